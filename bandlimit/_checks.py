@@ -1,0 +1,213 @@
+"""Input validation shared by every public function of bandlimit, attacks and defenses.
+
+Every check raises ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind, bad
+value) with an "expected X, got Y" message that names the fix. None of them uses ``assert``,
+so they keep working under ``python -O``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+__all__ = [
+    "RANGE_TOLERANCE",
+    "check_choice",
+    "check_finite_number",
+    "check_images",
+    "check_labels",
+    "check_logits",
+    "check_nonnegative",
+    "check_positive",
+    "check_positive_int",
+    "check_probability",
+    "check_tensor_rank",
+    "make_generator",
+]
+
+#: Images may exceed [0, 1] by this much (float rounding of a projection) before we complain.
+RANGE_TOLERANCE = 1e-6
+
+
+def check_tensor_rank(x: Any, name: str, *, min_rank: int, floating: bool = True) -> None:
+    """Check that ``x`` is a tensor of at least ``min_rank`` dims (and floating, if asked).
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or not floating point when ``floating`` is set.
+        ValueError: ``x`` has fewer than ``min_rank`` dimensions.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if floating and not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point tensor (float32 or float64), got {x.dtype}; "
+            f"convert with {name}.float()"
+        )
+    if x.dim() < min_rank:
+        raise ValueError(
+            f"{name}: expected a tensor with at least {min_rank} dims, got shape {tuple(x.shape)}"
+        )
+
+
+def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> None:
+    """Check an image batch: a float tensor ``(N, C, H, W)`` with values in [0, 1].
+
+    Args:
+        x: The candidate image batch.
+        name: Argument name used in the error message.
+        check_range: Also check that every value lies in [0, 1] (within 1e-6) and is finite.
+
+    Raises:
+        TypeError: ``x`` is not a floating-point tensor.
+        ValueError: wrong rank, empty batch, NaN, or values outside [0, 1].
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name}: expected a floating-point image tensor in [0, 1], got dtype {x.dtype}; "
+            f"for uint8 images use {name}.float() / 255"
+        )
+    if x.dim() != 4:
+        raise ValueError(
+            f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}; "
+            f"add a batch dimension with {name}.unsqueeze(0)" if x.dim() == 3 else
+            f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: expected at least one image, got an empty batch")
+    if check_range:
+        if torch.isnan(x).any():
+            raise ValueError(f"{name}: expected finite values, got NaN")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            raise ValueError(
+                f"{name}: expected values in [0, 1], got [{lo:.4g}, {hi:.4g}]; bandlimit works on "
+                "un-normalised images (normalisation is the model's first layer, "
+                "bandlimit.models.Normalize)"
+            )
+
+
+def check_labels(y: Any, n: int, name: str = "y", *, num_classes: int | None = None) -> None:
+    """Check integer class labels of shape ``(n,)``, optionally in ``[0, num_classes)``.
+
+    Raises:
+        TypeError: ``y`` is not an integer tensor.
+        ValueError: wrong shape or labels out of range.
+    """
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of int64 labels, got {type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise TypeError(f"{name}: expected integer labels (torch.long), got {y.dtype}; use {name}.long()")
+    if y.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},) to match the images, got {tuple(y.shape)}")
+    if num_classes is not None and n > 0:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(
+                f"{name}: expected labels in [0, {num_classes - 1}], got values in [{lo}, {hi}]"
+            )
+
+
+def check_logits(logits: Any, n: int, name: str = "model output") -> int:
+    """Check a model output: finite float tensor ``(n, classes)``. Returns ``classes``.
+
+    Raises:
+        TypeError: the output is not a tensor.
+        ValueError: the output has the wrong shape or contains NaN/inf.
+    """
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor of logits (N, classes), got {type(logits).__name__}")
+    if logits.dim() != 2 or logits.shape[0] != n:
+        raise ValueError(
+            f"{name}: expected logits of shape ({n}, classes), got {tuple(logits.shape)}; "
+            "the model must map (N, C, H, W) images to (N, classes) logits"
+        )
+    if not torch.isfinite(logits).all():
+        raise ValueError(f"{name}: expected finite logits, got NaN or inf")
+    return int(logits.shape[1])
+
+
+def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
+    """Check that ``value`` is one of ``choices``; returns it.
+
+    Raises:
+        TypeError: ``value`` is not a string.
+        ValueError: ``value`` is not among ``choices``.
+    """
+    options = sorted(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {options}, got {value!r}")
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {options}, got {value!r}")
+    return value
+
+
+def check_finite_number(value: Any, name: str) -> float:
+    """Check that ``value`` is a real, finite number; returns it as float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = float(value)
+        else:
+            raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def check_nonnegative(value: Any, name: str, *, allow_inf: bool = False) -> float:
+    """Check a real number ``>= 0`` (NaN rejected; inf only if ``allow_inf``); returns it."""
+    if allow_inf and isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    value = check_finite_number(value, name)
+    if value < 0:
+        raise ValueError(f"{name}: expected a value >= 0, got {value}")
+    return value
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Check a finite real number ``> 0``; returns it."""
+    value = check_finite_number(value, name)
+    if value <= 0:
+        raise ValueError(f"{name}: expected a value > 0, got {value}")
+    return value
+
+
+def check_probability(value: Any, name: str) -> float:
+    """Check a number in [0, 1]; returns it."""
+    value = check_finite_number(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+    return value
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Check an integer ``>= minimum``; returns it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def make_generator(
+    seed: int | torch.Generator | None, device: torch.device | str | None = None
+) -> torch.Generator | None:
+    """Return a ``torch.Generator`` for ``seed`` on ``device`` (or pass one through).
+
+    ``None`` stays ``None`` (draw from the global RNG, which library code never reseeds).
+
+    Raises:
+        TypeError: ``seed`` is neither an int, a Generator nor None.
+    """
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, a torch.Generator or None, got {type(seed).__name__}")
+    gen = torch.Generator(device=torch.device(device) if device is not None else "cpu")
+    gen.manual_seed(seed)
+    return gen

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny deterministic models and data, device selection, GPU marker."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``gpu`` when no CUDA device is present."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+class TinyConvNet(nn.Module):
+    """A small ReLU conv net on [0,1] images: fast enough for property tests on CPU."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 8) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(width * 4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.fixture
+def tiny_model() -> nn.Module:
+    """A seeded tiny conv net (3 channels, 10 classes) in eval mode."""
+    torch.manual_seed(0)
+    return TinyConvNet().eval()
+
+
+@pytest.fixture
+def tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Eight random 3x16x16 images in [0,1] and labels, from a seeded CPU generator."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 16, 16, generator=g)
+    y = torch.randint(0, 10, (8,), generator=g)
+    return x, y
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The test device: CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
