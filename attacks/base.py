@@ -82,7 +82,7 @@ def model_guard(model: nn.Module) -> Iterator[nn.Module]:
     try:
         yield model
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
         model.train(was_training)
 

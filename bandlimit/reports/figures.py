@@ -1,0 +1,184 @@
+"""Matplotlib figures with axes in frequency units and colour bars.
+
+Every function writes one PNG and returns its path. The Agg backend is used explicitly so
+figures render on headless machines (CI, GPU servers) without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never try to open a window
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = [
+    "plot_accuracy_vs_bandwidth",
+    "plot_accuracy_vs_eps",
+    "plot_heatmaps",
+    "plot_radial_profiles",
+    "plot_spectra",
+]
+
+_DPI = 110
+
+
+def _to_numpy(a: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        return a.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _centred_extent(h: int, w: int) -> list[float]:
+    """Return the imshow extent so that pixel centres sit on integer frequencies, DC at 0."""
+    fy0, fx0 = -(h // 2), -(w // 2)
+    return [fx0 - 0.5, fx0 + w - 0.5, fy0 + h - 0.5, fy0 - 0.5]
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _grid_of_maps(
+    maps: Mapping[str, torch.Tensor | np.ndarray],
+    path: str | Path,
+    *,
+    title: str,
+    cbar_label: str,
+    cmap: str,
+    vmin: float | None,
+    vmax: float | None,
+    log: bool = False,
+) -> Path:
+    if not maps:
+        raise ValueError("expected at least one map to plot, got none")
+    names = list(maps)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 0.8, 3.6), squeeze=False)
+    arrays = [_to_numpy(maps[k]) for k in names]
+    if log:
+        arrays = [np.log10(np.maximum(a, 1e-12)) for a in arrays]
+    finite = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays] or [np.zeros(1)])
+    lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+    hi = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    image = None
+    for ax, name, arr in zip(axes[0], names, arrays, strict=True):
+        h, w = arr.shape[-2:]
+        image = ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, extent=_centred_extent(h, w))
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("horizontal frequency (cycles / image)")
+        ax.set_ylabel("vertical frequency (cycles / image)")
+    cbar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85)
+    cbar.set_label(cbar_label)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def plot_heatmaps(
+    maps: Mapping[str, torch.Tensor | np.ndarray],
+    path: str | Path,
+    *,
+    title: str = "Fourier heat map",
+    cbar_label: str = "error rate",
+) -> Path:
+    """Fourier heat maps side by side, centred (DC in the middle), error rate in [0, 1].
+
+    Args:
+        maps: Panel title -> (H, W) map; NaN cells (not evaluated) are left blank.
+        path: Output PNG path.
+        title: Figure title (say the norm v and the data).
+        cbar_label: Colour-bar label.
+
+    Returns:
+        The path written.
+    """
+    return _grid_of_maps(
+        maps, path, title=title, cbar_label=cbar_label, cmap="viridis", vmin=0.0, vmax=1.0
+    )
+
+
+def plot_spectra(
+    spectra: Mapping[str, torch.Tensor | np.ndarray],
+    path: str | Path,
+    *,
+    title: str = "Mean |F(x_adv - x)|",
+    log: bool = True,
+) -> Path:
+    """Centred magnitude spectra side by side on one (log10) colour scale."""
+    return _grid_of_maps(
+        spectra,
+        path,
+        title=title,
+        cbar_label="log10 magnitude" if log else "magnitude",
+        cmap="magma",
+        vmin=None,
+        vmax=None,
+        log=log,
+    )
+
+
+def plot_radial_profiles(
+    profiles: Mapping[str, tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]],
+    path: str | Path,
+    *,
+    title: str = "Radial profile of the perturbation spectrum",
+) -> Path:
+    """Radial profiles (radius in cycles / image vs mean magnitude), one line per entry."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, (radii, profile) in profiles.items():
+        ax.plot(_to_numpy(radii), _to_numpy(profile), marker="o", markersize=3, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("radial frequency (cycles / image)")
+    ax.set_ylabel("mean magnitude")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_eps(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    norm: str = "linf",
+    title: str = "Robust accuracy vs eps",
+) -> Path:
+    """Accuracy (%) against eps, one line per model or attack; eps shown in /255 for L∞."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, (eps, acc) in curves.items():
+        e = np.asarray(eps, dtype=float) * (255.0 if norm == "linf" else 1.0)
+        ax.plot(e, 100.0 * np.asarray(acc, dtype=float), marker="o", label=name)
+    ax.set_xlabel("eps (x/255, L∞)" if norm == "linf" else "eps (L2, [0,1] pixels)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_accuracy_vs_bandwidth(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    *,
+    xlabel: str = "bandwidth B (centred B×B square kept, cycles / image)",
+    title: str = "Accuracy of filtered images",
+) -> Path:
+    """Accuracy (%) against filter bandwidth or radius, one line per model / filter."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, (bw, acc) in curves.items():
+        ax.plot(np.asarray(bw, dtype=float), 100.0 * np.asarray(acc, dtype=float), marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
