@@ -1,0 +1,43 @@
+"""Pure spectral functions on tensors: centred FFT, DCT, Yin et al.'s Fourier basis, masks.
+
+Every function acts on the last two dims of a tensor (any leading dims), on any device, in
+float32 or float64, and is differentiable. Spectra are centred (DC at ``(H // 2, W // 2)``)
+and transforms orthonormal. Module wrappers (e.g. ``defenses.LowPassFilter``) live with
+their users and call these functions.
+"""
+
+from __future__ import annotations
+
+from bandlimit.spectral.basis import (
+    fourier_basis,
+    fourier_basis_pairs,
+    fourier_basis_stack,
+    fourier_partner,
+)
+from bandlimit.spectral.masks import (
+    dct_band_mask,
+    fourier_band_mask,
+    frequency_mask,
+    frequency_split,
+    highpass,
+    lowpass,
+)
+from bandlimit.spectral.transforms import dct2, dct_matrix, fft2c, idct2, ifft2c
+
+__all__ = [
+    "dct2",
+    "dct_band_mask",
+    "dct_matrix",
+    "fft2c",
+    "fourier_band_mask",
+    "fourier_basis",
+    "fourier_basis_pairs",
+    "fourier_basis_stack",
+    "fourier_partner",
+    "frequency_mask",
+    "frequency_split",
+    "highpass",
+    "idct2",
+    "ifft2c",
+    "lowpass",
+]
