@@ -22,9 +22,11 @@ from bandlimit.spectral.masks import (
     highpass,
     lowpass,
 )
+from bandlimit.spectral.spectra import band_energy, high_frequency_fraction, mean_spectrum, radial_profile
 from bandlimit.spectral.transforms import dct2, dct_matrix, fft2c, idct2, ifft2c
 
 __all__ = [
+    "band_energy",
     "dct2",
     "dct_band_mask",
     "dct_matrix",
@@ -36,8 +38,11 @@ __all__ = [
     "fourier_partner",
     "frequency_mask",
     "frequency_split",
+    "high_frequency_fraction",
     "highpass",
     "idct2",
     "ifft2c",
     "lowpass",
+    "mean_spectrum",
+    "radial_profile",
 ]
