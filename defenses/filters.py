@@ -1,0 +1,172 @@
+"""Frequency-filter input layers: ``nn.Sequential(LowPassFilter(bandwidth=16), model)``.
+
+A filter layer is a fixed linear projection of every colour channel's 2-D spectrum, computed
+with ``torch.fft`` and therefore differentiable: white-box attacks see straight through it (its
+Jacobian is the filter itself), so it cannot hide gradients. The masks are those of
+:func:`bandlimit.spectral.frequency_mask` (centred, 1 = keep); the layers equal
+:func:`bandlimit.spectral.lowpass` / :func:`bandlimit.spectral.highpass` with the same settings.
+
+Each layer keeps its mask as a non-persistent buffer (never in ``state_dict``, so wrapping a
+model does not change its checkpoint keys), built on the first call for the input's size,
+dtype and device and rebuilt when those change. The mask is stored in the half-spectrum
+layout of ``torch.fft.rfft2``, which halves the FFT work and makes the output real by
+construction (the masks are conjugate-symmetric).
+
+Output range. A filtered [0, 1] image can leave [0, 1]: an ideal low-pass rings (Gibbs) and
+slightly overshoots, and a high-pass image is roughly zero-mean with negative values. By
+default the output is *not* clamped (``clamp=False``): the layer then stays an exact linear
+projection, the gradient attacks see is exact everywhere, and bandlimit models (normalisation as
+their first layer) accept any real input. ``clamp=True`` clips to [0, 1] for models that
+assume it; its gradient is zero at clipped pixels, so report it when evaluating. Clamping a
+high-pass output destroys its negative half and is rarely what you want.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from bandlimit._checks import check_choice, check_positive, check_positive_int
+from bandlimit.spectral import frequency_mask
+from bandlimit.spectral.transforms import check_spatial
+
+__all__ = ["HighPassFilter", "LowPassFilter", "with_input_filter"]
+
+_SHAPES = ("square", "disc", "gaussian", "butterworth")
+
+
+class _FrequencyFilter(nn.Module):
+    """Shared machinery of the low- and high-pass layers (mask buffer, forward)."""
+
+    highpass: ClassVar[bool] = False
+    mask: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        bandwidth: float | None = None,
+        radius: float | None = None,
+        shape: str = "square",
+        order: int = 2,
+        clamp: bool = False,
+    ) -> None:
+        super().__init__()
+        if (bandwidth is None) == (radius is None):
+            raise ValueError(
+                "expected exactly one of bandwidth=B (side of the centred square of frequencies) "
+                f"or radius=r (= B/2, in frequency bins), got bandwidth={bandwidth!r}, radius={radius!r}"
+            )
+        self.bandwidth = None if bandwidth is None else check_positive(bandwidth, "bandwidth")
+        self.radius = None if radius is None else check_positive(radius, "radius")
+        self.shape = check_choice(shape, "shape", _SHAPES)
+        self.order = check_positive_int(order, "order")
+        if not isinstance(clamp, bool):
+            raise TypeError(f"clamp: expected a bool, got {type(clamp).__name__}")
+        self.clamp = clamp
+        self.register_buffer("mask", None, persistent=False)
+        self._mask_hw: tuple[int, int] | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The layer's settings, JSON-friendly."""
+        return {
+            "bandwidth": self.bandwidth,
+            "radius": self.radius,
+            "shape": self.shape,
+            "order": self.order,
+            "clamp": self.clamp,
+        }
+
+    def extra_repr(self) -> str:
+        """Settings shown by ``repr`` (unset bandwidth/radius omitted)."""
+        return ", ".join(f"{k}={v!r}" for k, v in self.config.items() if v is not None)
+
+    def spectral_mask(self, h: int, w: int, *, dtype: torch.dtype | None = None, device: Any = None) -> Tensor:
+        """The centred ``(h, w)`` mask this layer applies (1 = keep), for inspection or plots.
+
+        Raises:
+            ValueError: the bandwidth or radius does not fit an ``h`` x ``w`` image.
+        """
+        low = frequency_mask(
+            h, w, shape=self.shape, bandwidth=self.bandwidth, radius=self.radius, order=self.order,
+            dtype=dtype, device=device,
+        )  # fmt: skip
+        return 1.0 - low if self.highpass else low
+
+    def _half_mask(self, x: Tensor) -> Tensor:
+        """The mask in rfft2 layout for ``x``'s size/dtype/device, (re)building the buffer."""
+        h, w = x.shape[-2], x.shape[-1]
+        mask = self.mask
+        if mask is None or self._mask_hw != (h, w) or mask.dtype != x.dtype or mask.device != x.device:
+            # Built outside inference mode: an inference tensor kept as a buffer would break a
+            # later differentiable call (an attack's backward pass).
+            with torch.inference_mode(False), torch.no_grad():
+                centred = self.spectral_mask(h, w, dtype=x.dtype, device=x.device)
+                mask = torch.fft.ifftshift(centred, dim=(-2, -1))[:, : w // 2 + 1].contiguous()
+            self.register_buffer("mask", mask, persistent=False)
+            self._mask_hw = (h, w)
+        return mask
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Filter every channel of ``x`` ``(..., H, W)`` over its last two dims."""
+        check_spatial(x)
+        half = self._half_mask(x)
+        out = torch.fft.irfft2(torch.fft.rfft2(x, norm="ortho") * half, s=x.shape[-2:], norm="ortho")
+        return out.clamp(0.0, 1.0) if self.clamp else out
+
+
+class LowPassFilter(_FrequencyFilter):
+    """Low-pass input layer: keeps the frequencies inside a centred band.
+
+    Equals :func:`bandlimit.spectral.lowpass` with the same settings (then clamps if asked).
+
+    Args:
+        bandwidth: Side B of the kept centred square of frequencies, in ``(0, max(H, W)]``.
+        radius: Radius r = B / 2 in frequency bins (give exactly one of the two).
+        shape: ``"square"`` (Yin et al., default), ``"disc"`` (Wang et al., strict ``<``),
+            ``"gaussian"`` (r = standard deviation) or ``"butterworth"`` (r = half-power cutoff).
+        order: Butterworth order (ignored by other shapes).
+        clamp: Clip the output to [0, 1] (default False; see the module docstring).
+
+    Raises:
+        ValueError: both or neither of bandwidth/radius, non-positive values, unknown shape;
+            at the first call, a bandwidth or radius too large for the image.
+
+    Example:
+        >>> defended = nn.Sequential(LowPassFilter(bandwidth=16), model)  # doctest: +SKIP
+    """
+
+    highpass = False
+
+
+class HighPassFilter(_FrequencyFilter):
+    """High-pass input layer: removes the band a :class:`LowPassFilter` of the same settings keeps.
+
+    Its mask is ``1 - m``, so ``LowPassFilter(**kw)(x) + HighPassFilter(**kw)(x) == x``; it equals
+    :func:`bandlimit.spectral.highpass`. Arguments as for :class:`LowPassFilter` (here B is the
+    side of the *removed* centred square).
+    """
+
+    highpass = True
+
+
+def with_input_filter(model: nn.Module, layer: nn.Module) -> nn.Sequential:
+    """Put an input layer in front of a model: ``nn.Sequential(layer, model)``.
+
+    The result carries the model's ``bandlimit_meta`` (if any) with the layer's settings added
+    under ``"defense"``, so results and checkpoints record what was evaluated.
+
+    Raises:
+        TypeError: ``model`` or ``layer`` is not an ``nn.Module``.
+    """
+    for name, obj in (("model", model), ("layer", layer)):
+        if not isinstance(obj, nn.Module):
+            raise TypeError(f"{name}: expected a torch.nn.Module, got {type(obj).__name__}")
+    seq = nn.Sequential(layer, model)
+    meta = getattr(model, "bandlimit_meta", None)
+    if isinstance(meta, dict):
+        info = {"name": type(layer).__name__, **getattr(layer, "config", {})}
+        seq.bandlimit_meta = {**meta, "defense": info}  # type: ignore[assignment]
+    return seq
