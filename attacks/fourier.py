@@ -1,0 +1,274 @@
+"""The worst single Fourier-basis perturbation (Tsuzuku & Sato 2019; Yin et al. 2019 basis).
+
+For every image, try ``x + v * s_c * U_{i,j}`` on each colour channel ``c`` for every distinct
+Fourier basis image ``U_{i,j}`` (one per conjugate-symmetric pair of bins,
+:func:`bandlimit.spectral.fourier_basis_pairs`; 514 on 32x32) and every sign pattern ``s``, and
+keep the first candidate (in a fixed order) that fools the model. This is the worst case of
+Yin et al.'s Fourier heat map, which averages the same perturbations over images.
+
+**Perturbation size.** ``U_{i,j}`` has unit L2 norm, and every channel carries ``± v * U``
+(Yin et al.'s convention), so a perturbation has L2 norm ``v`` per channel and ``v * sqrt(C)``
+over the image; the declared threat model is ``("l2", v * sqrt(channels))``. Clipping to [0, 1]
+moves each pixel toward its clean value, so it can only shrink the norm (and change the
+perturbation's shape near saturated pixels).
+
+**Candidate order.** Cells in the given order (by default row-major centred indices), and for
+each cell its sign patterns: ``(+, -)`` for one sign on the whole image, or with
+``per_channel_sign=True`` the ``2**C`` patterns in binary order, pattern ``k`` giving channel
+``c`` the sign ``-1`` if bit ``c`` of ``k`` is set (``k = 0``: all ``+``).
+
+**Queries.** Candidates are evaluated in chunks of ``batch_cells`` cells x all sign patterns,
+for all still-active images in one forward pass (split into several passes of at most
+``batch_size`` candidate images). ``queries`` counts the candidates actually evaluated for each
+sample: a sample stops being queried after the chunk in which it first succeeds, so its count is
+rounded up to the end of that chunk; ``info["candidate"]`` holds the 0-based position of the
+returned candidate in the fixed order (``candidate + 1`` is what a strictly sequential attacker
+would have spent). The counts do not depend on how the batch is composed. The clean forward
+pass made by :meth:`attacks.base.Attack.run` is not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from attacks.base import Attack, AttackResult, ThreatModel
+from bandlimit._checks import check_positive, check_positive_int
+from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack
+
+__all__ = ["FourierBasisAttack", "sign_patterns"]
+
+logger = logging.getLogger(__name__)
+
+
+def sign_patterns(channels: int, *, per_channel: bool) -> Tensor:
+    """The sign patterns tried for each cell, in the attack's fixed order.
+
+    Args:
+        channels: Number of image channels ``C``.
+        per_channel: ``False``: ``[[+1]*C, [-1]*C]``; ``True``: all ``2**C`` patterns, pattern
+            ``k`` having ``-1`` on channel ``c`` iff bit ``c`` of ``k`` is set.
+
+    Returns:
+        Float tensor ``(S, C)`` of ±1 on the CPU.
+    """
+    channels = check_positive_int(channels, "channels")
+    if not per_channel:
+        return torch.tensor([[1.0] * channels, [-1.0] * channels])
+    k = torch.arange(2**channels).unsqueeze(1)
+    bits = (k >> torch.arange(channels).unsqueeze(0)) & 1
+    return 1.0 - 2.0 * bits.to(torch.float32)
+
+
+def _normalise_cells(cells: Any) -> tuple[tuple[int, int], ...] | None:
+    """Validate user cells and store them as an immutable tuple of ``(i, j)`` pairs."""
+    if cells is None:
+        return None
+    if isinstance(cells, torch.Tensor):
+        if cells.dtype.is_floating_point or cells.dtype.is_complex or cells.dtype == torch.bool:
+            raise TypeError(f"cells: expected integer (i, j) indices, got a {cells.dtype} tensor")
+        rows = cells.tolist()
+    elif isinstance(cells, Sequence) and not isinstance(cells, (str, bytes)):
+        rows = list(cells)
+    else:
+        raise TypeError(f"cells: expected None or a (P, 2) sequence of (i, j) indices, got {type(cells).__name__}")
+    if not rows:
+        raise ValueError("cells: expected at least one (i, j) cell, got an empty sequence")
+    out = []
+    for row in rows:
+        if not isinstance(row, (Sequence, torch.Tensor)) or len(row) != 2:
+            raise ValueError(f"cells: expected (i, j) pairs of shape (P, 2), got the row {row!r}")
+        pair = []
+        for value in row:
+            if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"cells: expected integer indices, got {value!r} in {row!r}")
+            if value < 0:
+                raise ValueError(f"cells: expected centred indices >= 0, got {row!r}")
+            pair.append(value)
+        out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+class FourierBasisAttack(Attack):
+    """Worst single Fourier-basis perturbation of L2 norm ``norm_l2`` per channel (black box).
+
+    Args:
+        norm_l2: ``v``, the L2 norm of the perturbation on each channel (Yin et al.: 4 on
+            CIFAR-10 in [0, 1] units, 15.7 on ImageNet 224²).
+        channels: Number of image channels the attack is built for; fixes the declared budget
+            ``v * sqrt(channels)`` (images with another channel count raise ``ValueError``).
+        per_channel_sign: Try all ``2**channels`` sign patterns per cell instead of ``±`` on the
+            whole image (Yin et al. draw these signs at random; this searches them).
+        cells: Centred ``(i, j)`` indices to search, ``(P, 2)``; ``None`` = one per
+            conjugate pair, :func:`bandlimit.spectral.fourier_basis_pairs` (all distinct bases).
+        clip: Clip candidates to [0, 1] before evaluating them. With ``clip=False`` the model is
+            evaluated on (and the attack returns) unclipped images, as in Yin et al.'s code
+            default; the harness clips what it receives, which may undo a success.
+        batch_cells: Cells per chunk (chunk = ``batch_cells`` x all sign patterns); larger
+            chunks mean fewer, bigger forward passes but coarser query counts.
+        batch_size: Most candidate images per forward pass (bounds memory); at least one image
+            x one chunk is always evaluated together.
+
+    :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if
+    none succeeds, the candidate with the highest loss (cross-entropy of the true class;
+    targeted: log-probability of the target). ``info``: ``"cell"`` (N, 2) centred indices,
+    ``"sign"`` (N, C) ±1 per channel, ``"candidate"`` (N,) position in the order, ``"success"``
+    (N,) bool. Images that are already misclassified (or at their target) are returned unchanged
+    with 0 queries, ``cell = (-1, -1)``, ``sign = 0`` and ``candidate = -1``.
+
+    Example:
+        >>> attack = FourierBasisAttack(norm_l2=4.0)
+        >>> result = attack.run(model, x, y)
+        >>> result.info["cell"][result.info["success"]]
+    """
+
+    name = "fourier"
+    uses_gradients = False
+
+    def __init__(
+        self,
+        *,
+        norm_l2: float = 4.0,
+        channels: int = 3,
+        per_channel_sign: bool = False,
+        cells: Any = None,
+        clip: bool = True,
+        batch_cells: int = 16,
+        batch_size: int = 2048,
+    ) -> None:
+        norm_l2 = check_positive(norm_l2, "norm_l2")
+        channels = check_positive_int(channels, "channels")
+        if not isinstance(per_channel_sign, bool):
+            raise TypeError(f"per_channel_sign: expected a bool, got {per_channel_sign!r}")
+        if not isinstance(clip, bool):
+            raise TypeError(f"clip: expected a bool, got {clip!r}")
+        if per_channel_sign and channels > 8:
+            raise ValueError(f"per_channel_sign: expected at most 8 channels (2**C patterns per cell), got {channels}")
+        cells = _normalise_cells(cells)
+        batch_cells = check_positive_int(batch_cells, "batch_cells")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        super().__init__(
+            norm_l2=norm_l2,
+            channels=channels,
+            per_channel_sign=per_channel_sign,
+            cells=cells,
+            clip=clip,
+            batch_cells=batch_cells,
+            batch_size=batch_size,
+        )
+        self.norm_l2 = norm_l2
+        self.channels = channels
+        self.per_channel_sign = per_channel_sign
+        self.cells = cells
+        self.clip = clip
+        self.batch_cells = batch_cells
+        self.batch_size = batch_size
+
+    @property
+    def threat(self) -> ThreatModel:
+        """``("l2", norm_l2 * sqrt(channels))``: ``v`` on each of the ``C`` channels."""
+        return ThreatModel("l2", self.norm_l2 * math.sqrt(self.channels))
+
+    def _cells_for(self, h: int, w: int) -> Tensor:
+        if self.cells is None:
+            return fourier_basis_pairs(h, w)
+        cells = torch.tensor(self.cells, dtype=torch.int64)
+        bad = (cells[:, 0] >= h) | (cells[:, 1] >= w)
+        if bool(bad.any()):
+            raise ValueError(
+                f"cells: expected centred indices with i in [0, {h - 1}] and j in [0, {w - 1}] for "
+                f"{h}x{w} images, got {tuple(cells[bad][0].tolist())}"
+            )
+        return cells
+
+    def _run(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        *,
+        targets: Tensor | None,
+        generator: torch.Generator | None,
+        clean_logits: Tensor,
+    ) -> AttackResult:
+        n, c, h, w = x.shape
+        if c != self.channels:
+            raise ValueError(
+                f"x: expected {self.channels}-channel images as configured, got {c} channels; "
+                f"build the attack with channels={c}"
+            )
+        cells = self._cells_for(h, w)
+        basis = fourier_basis_stack(h, w, cells, dtype=x.dtype, device=x.device)  # (P, h, w)
+        signs = sign_patterns(c, per_channel=self.per_channel_sign).to(dtype=x.dtype, device=x.device)  # (S, C)
+        num_cells, num_signs = basis.shape[0], signs.shape[0]
+        targeted = targets is not None
+        label = targets if targets is not None else y
+
+        done = clean_logits.argmax(1) == label if targeted else clean_logits.argmax(1) != label
+        already = done.clone()
+        success = torch.zeros(n, dtype=torch.bool, device=x.device)
+        queries = torch.zeros(n, dtype=torch.int64, device=x.device)
+        chosen = torch.full((n,), -1, dtype=torch.int64, device=x.device)
+        best_loss = torch.full((n,), -math.inf, dtype=torch.float64, device=x.device)
+
+        for start in range(0, num_cells, self.batch_cells):
+            idx = torch.nonzero(~done).squeeze(1)
+            if idx.numel() == 0:
+                break
+            stop = min(start + self.batch_cells, num_cells)
+            # (K*S, C, h, w): chunk cell k, sign pattern s at position k * S + s.
+            deltas = self.norm_l2 * signs[None, :, :, None, None] * basis[start:stop, None, None]
+            deltas = deltas.flatten(0, 1)
+            per_pass = max(1, self.batch_size // deltas.shape[0])
+            for sub in idx.split(per_pass):
+                cand = x[sub, None] + deltas[None]  # (m, K*S, C, h, w)
+                if self.clip:
+                    cand = cand.clamp(0.0, 1.0)
+                logits = model(cand.flatten(0, 1)).view(sub.numel(), deltas.shape[0], -1)
+                queries[sub] += deltas.shape[0]
+                lab = label[sub, None].expand(-1, deltas.shape[0])
+                hit = logits.argmax(-1) == lab if targeted else logits.argmax(-1) != lab
+                logp = F.log_softmax(logits.double(), dim=-1).gather(-1, lab.unsqueeze(-1)).squeeze(-1)
+                loss = logp if targeted else -logp
+                offset = start * num_signs
+                any_hit = hit.any(dim=1)
+                # argmax returns the first maximal index: the first success in the fixed order.
+                first = hit.to(torch.uint8).argmax(dim=1)
+                chunk_best, chunk_arg = loss.max(dim=1)
+                improve = ~any_hit & (chunk_best > best_loss[sub])
+                pick = torch.where(any_hit, first, chunk_arg) + offset
+                update = any_hit | improve
+                chosen[sub[update]] = pick[update]
+                best_loss[sub[improve]] = chunk_best[improve]
+                success[sub[any_hit]] = True
+                done[sub[any_hit]] = True
+
+        have = chosen >= 0
+        cell_idx = torch.where(have, chosen // num_signs, 0)
+        sign_idx = torch.where(have, chosen % num_signs, 0)
+        chosen_signs = signs[sign_idx] * have.unsqueeze(1).to(x.dtype)  # (N, C), 0 where none
+        x_adv = x + self.norm_l2 * chosen_signs[:, :, None, None] * basis[cell_idx][:, None]
+        if self.clip:
+            x_adv = x_adv.clamp(0.0, 1.0)
+        cell_out = torch.where(
+            have.unsqueeze(1), cells.to(x.device)[cell_idx], torch.full_like(cells[:1], -1).to(x.device)
+        )
+        logger.debug("Fourier-basis attack: success %.3f over %d cells", float(success.float().mean()), num_cells)
+        return AttackResult(
+            x_adv=x_adv,
+            queries=queries,
+            info={
+                "cell": cell_out,
+                "sign": chosen_signs.to(torch.int64),
+                "candidate": chosen,
+                "success": success | already,
+            },
+        )
