@@ -147,16 +147,22 @@ def _check_cell_range(cells: torch.Tensor, h: int, w: int) -> None:
 
 def _build_stack(cells: torch.Tensor, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     rep = _representative(cells.to(device), h, w)
-    k1 = (rep[:, 0] - h // 2).view(-1, 1, 1)
-    k2 = (rep[:, 1] - w // 2).view(-1, 1, 1)
-    u = torch.arange(h, device=device).view(1, -1, 1)
-    v = torch.arange(w, device=device).view(1, 1, -1)
-    # theta / (2 pi) = (k1 u w + k2 v h) / (h w): reduce the integer numerator modulo h*w so
-    # the cosine argument stays in [0, 2 pi) and keeps full precision for large grids.
-    num = torch.remainder(k1 * u * w + k2 * v * h, h * w)
-    theta = num.to(torch.float64) * (2.0 * math.pi / (h * w))
-    basis = (torch.cos(theta) - torch.sin(theta)) / math.sqrt(h * w)
-    return basis.to(dtype)
+    k1 = (rep[:, 0] - h // 2).unsqueeze(1)
+    k2 = (rep[:, 1] - w // 2).unsqueeze(1)
+    u = torch.arange(h, device=device).unsqueeze(0)
+    v = torch.arange(w, device=device).unsqueeze(0)
+    # theta = a + b with a = 2 pi k1 u / h and b = 2 pi k2 v / w. The integer products are
+    # reduced modulo h (w) first so the float64 angles stay in [0, 2 pi) at full precision.
+    a = torch.remainder(k1 * u, h).to(torch.float64) * (2.0 * math.pi / h)
+    b = torch.remainder(k2 * v, w).to(torch.float64) * (2.0 * math.pi / w)
+    # cos(a + b) - sin(a + b) = cos a (cos b - sin b) - sin a (cos b + sin b): a rank-2
+    # product of per-row and per-column factors, so the (P, h, w) stack is one batched matmul
+    # in the target dtype instead of P*h*w transcendental evaluations.
+    scale = 1.0 / math.sqrt(h * w)
+    rows = torch.stack([torch.cos(a), -torch.sin(a)], dim=2)  # (P, h, 2)
+    cols = torch.stack([torch.cos(b) - torch.sin(b), torch.cos(b) + torch.sin(b)], dim=1) * scale  # (P, 2, w)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    return torch.bmm(rows.to(work), cols.to(work)).to(dtype)
 
 
 def fourier_basis_stack(

@@ -10,8 +10,11 @@ device-agnostic. Conventions (see ``docs/architecture.md``):
   ``scipy.fft.dctn(x, axes=(-2, -1), norm="ortho")``; ``idct2`` is its inverse (type III).
 
 The DCT is computed as two small matrix products with a cached orthonormal DCT matrix:
-for image sides up to a few hundred pixels this is faster than an FFT-based DCT on GPU,
-exact to float rounding, and trivially differentiable.
+for image sides up to a few hundred pixels this is fast, exact to float rounding and
+trivially differentiable. When float32 matrix products on CUDA may run in TF32
+(``torch.set_float32_matmul_precision("high")``, common in training scripts) a matrix DCT
+would only be accurate to ~1e-3, so float32 CUDA inputs then take an FFT-based DCT
+(Makhoul 1980) that keeps full float32 accuracy.
 """
 
 from __future__ import annotations
@@ -140,6 +143,55 @@ def dct_matrix(n: int, *, dtype: torch.dtype | None = None, device: torch.device
     return _dct_matrix(n, dtype, torch.device(device if device is not None else "cpu"))
 
 
+def _matmul_may_lose_precision(x: torch.Tensor) -> bool:
+    if not (x.is_cuda and x.dtype == torch.float32):
+        return False
+    return torch.get_float32_matmul_precision() != "highest" or bool(torch.backends.cuda.matmul.allow_tf32)
+
+
+@frozen_cache
+def _dct_twiddle(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    # exp(-i pi k / 2n) times the orthonormal scale of coefficient k.
+    k = torch.arange(n, dtype=torch.float64)
+    scale = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
+    scale[0] = math.sqrt(1.0 / n)
+    twiddle = torch.polar(scale, -math.pi * k / (2.0 * n))
+    return twiddle.to(dtype=dtype, device=device)
+
+
+def _dct_last_fft(x: torch.Tensor) -> torch.Tensor:
+    """Orthonormal DCT-II along the last dim via one FFT of the even/odd-reordered signal."""
+    n = x.shape[-1]
+    v = torch.cat([x[..., ::2], x[..., 1::2].flip(-1)], dim=-1)
+    twiddle = _dct_twiddle(n, torch.complex128 if x.dtype == torch.float64 else torch.complex64, x.device)
+    return (torch.fft.fft(v, dim=-1) * twiddle).real
+
+
+def _idct_last_fft(coeffs: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_dct_last_fft` (orthonormal DCT-III) along the last dim."""
+    n = coeffs.shape[-1]
+    twiddle = _dct_twiddle(n, torch.complex128 if coeffs.dtype == torch.float64 else torch.complex64, coeffs.device)
+    # With unscaled coefficients X_k = coeffs_k / |tw_k| and X_n = 0, the FFT of the reordered
+    # signal is V_k = exp(i pi k / 2n) (X_k - i X_{n-k}) (v is real, so V_{n-k} = conj(V_k)).
+    unscaled = coeffs / twiddle.abs()
+    flipped = torch.cat([torch.zeros_like(unscaled[..., :1]), unscaled[..., 1:].flip(-1)], dim=-1)
+    spectrum = torch.complex(unscaled, -flipped) * (twiddle.conj() / twiddle.abs())
+    v = torch.fft.ifft(spectrum, dim=-1).real
+    half = (n + 1) // 2
+    out = torch.empty_like(v)
+    out[..., ::2] = v[..., :half]
+    out[..., 1::2] = v[..., half:].flip(-1)
+    return out
+
+
+def _dct2_fft(x: torch.Tensor) -> torch.Tensor:
+    return _dct_last_fft(_dct_last_fft(x).transpose(-1, -2)).transpose(-1, -2)
+
+
+def _idct2_fft(coeffs: torch.Tensor) -> torch.Tensor:
+    return _idct_last_fft(_idct_last_fft(coeffs).transpose(-1, -2)).transpose(-1, -2)
+
+
 def dct2(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal type-II 2-D DCT over the last two dims.
 
@@ -157,6 +209,8 @@ def dct2(x: torch.Tensor) -> torch.Tensor:
         ValueError: ``x`` has fewer than two dims.
     """
     check_spatial(x)
+    if _matmul_may_lose_precision(x):
+        return _dct2_fft(x)
     ch = _dct_matrix(x.shape[-2], x.dtype, x.device)
     cw = _dct_matrix(x.shape[-1], x.dtype, x.device)
     return ch @ x @ cw.T
@@ -178,6 +232,8 @@ def idct2(coeffs: torch.Tensor) -> torch.Tensor:
         ValueError: ``coeffs`` has fewer than two dims.
     """
     check_spatial(coeffs, "coeffs")
+    if _matmul_may_lose_precision(coeffs):
+        return _idct2_fft(coeffs)
     ch = _dct_matrix(coeffs.shape[-2], coeffs.dtype, coeffs.device)
     cw = _dct_matrix(coeffs.shape[-1], coeffs.dtype, coeffs.device)
     return ch.T @ coeffs @ cw
