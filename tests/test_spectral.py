@@ -9,7 +9,10 @@ import pytest
 import scipy.fft
 import torch
 
+import bandlimit.spectral.basis as basis_module
+import bandlimit.spectral.transforms as transforms_module
 from bandlimit.spectral import (
+    apply_frequency_mask,
     band_energy,
     dct2,
     dct_band_mask,
@@ -193,6 +196,24 @@ class TestDct2:
         assert torch.autograd.gradcheck(dct2, (x,))
         assert torch.autograd.gradcheck(idct2, (x,))
 
+    def test_fft_path_used_under_tf32(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # CUDA float32 with TF32 matmuls switches to the FFT-based DCT: check that path on CPU.
+        monkeypatch.setattr(transforms_module, "_matmul_may_lose_precision", lambda t: True)
+        for h, w in [*SIZES, (1, 3)]:
+            x = _rand(2, h, w)
+            np.testing.assert_allclose(
+                dct2(x).numpy(), scipy.fft.dctn(x.numpy(), axes=(-2, -1), norm="ortho"), atol=1e-12
+            )
+            np.testing.assert_allclose(
+                idct2(x).numpy(), scipy.fft.idctn(x.numpy(), axes=(-2, -1), norm="ortho"), atol=1e-12
+            )
+        x = _rand(2, 5, 4).requires_grad_()
+        assert torch.autograd.gradcheck(dct2, (x,))
+        assert torch.autograd.gradcheck(idct2, (x,))
+
+    def test_tf32_predicate(self) -> None:
+        assert not transforms_module._matmul_may_lose_precision(torch.zeros(2, 2))
+
     def test_cache_built_in_inference_mode_still_differentiable(self) -> None:
         # A constant first built under inference_mode must not poison later autograd use.
         with torch.inference_mode():
@@ -319,6 +340,12 @@ class TestFourierBasisStack:
         for k, (i, j) in enumerate(cells.tolist()):
             torch.testing.assert_close(stack[k], fourier_basis(32, 32, i, j))
 
+    def test_elementwise_path_under_tf32(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        cells = _all_cells(6, 5)
+        expected = fourier_basis_stack(6, 5, cells, dtype=torch.float64)
+        monkeypatch.setattr(basis_module, "_matmul_may_lose_precision", lambda t: True)
+        torch.testing.assert_close(fourier_basis_stack(6, 5, cells, dtype=torch.float64), expected)
+
     def test_empty(self) -> None:
         assert fourier_basis_stack(4, 4, torch.zeros(0, 2, dtype=torch.long)).shape == (0, 4, 4)
 
@@ -363,6 +390,14 @@ class TestFrequencyMask:
         for i in range(h):
             for j in range(w):
                 assert mask[i, j] == mask[fourier_partner(h, w, i, j)]
+
+    def test_returns_copy(self) -> None:
+        frequency_mask(8, 8, bandwidth=3).zero_()
+        dct_band_mask(8, 8, "low").zero_()
+        assert int(frequency_mask(8, 8, bandwidth=3).sum()) == 9
+        assert int(dct_band_mask(8, 8, "low").sum()) == 4
+        x = _rand(8, 8)
+        torch.testing.assert_close(lowpass(x, bandwidth=8), x)
 
     def test_exception(self) -> None:
         with pytest.raises(ValueError, match="expected one of"):
@@ -434,6 +469,19 @@ class TestLowpass:
         x = _rand(2, 6, 5).requires_grad_()
         assert torch.autograd.gradcheck(lambda t: lowpass(t, bandwidth=3), (x,))
         assert torch.autograd.gradcheck(lambda t: highpass(t, radius=1.5, shape="gaussian"), (x,))
+
+
+class TestApplyFrequencyMask:
+    def test_matches_lowpass(self) -> None:
+        x = _rand(2, 3, 9, 8)
+        mask = frequency_mask(9, 8, shape="butterworth", radius=2.0)
+        torch.testing.assert_close(apply_frequency_mask(x, mask), lowpass(x, radius=2.0, shape="butterworth"))
+
+    def test_exception(self) -> None:
+        with pytest.raises(ValueError, match=r"mask: expected spatial size \(9, 8\)"):
+            apply_frequency_mask(_rand(9, 8), torch.ones(8, 8))
+        with pytest.raises(TypeError, match="floating-point"):
+            apply_frequency_mask(_rand(8, 8), torch.ones(8, 8, dtype=torch.bool))
 
 
 class TestFrequencySplit:

@@ -15,6 +15,7 @@ from bandlimit.spectral.basis import (
     fourier_partner,
 )
 from bandlimit.spectral.masks import (
+    apply_frequency_mask,
     dct_band_mask,
     fourier_band_mask,
     frequency_mask,
@@ -26,6 +27,7 @@ from bandlimit.spectral.spectra import band_energy, high_frequency_fraction, mea
 from bandlimit.spectral.transforms import dct2, dct_matrix, fft2c, idct2, ifft2c
 
 __all__ = [
+    "apply_frequency_mask",
     "band_energy",
     "dct2",
     "dct_band_mask",

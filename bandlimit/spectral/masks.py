@@ -38,9 +38,10 @@ from bandlimit._checks import (
     check_positive,
     check_positive_int,
 )
-from bandlimit.spectral.transforms import check_spatial, frozen_cache
+from bandlimit.spectral.transforms import check_spatial, fft2c, frozen_cache, ifft2c
 
 __all__ = [
+    "apply_frequency_mask",
     "dct_band_mask",
     "fourier_band_mask",
     "frequency_mask",
@@ -140,7 +141,7 @@ def frequency_mask(
         device: Device (default: CPU).
 
     Returns:
-        Float tensor ``(h, w)`` with values in [0, 1]. Cached: do not modify it in place.
+        Float tensor ``(h, w)`` with values in [0, 1]. A fresh tensor (the cached original is not exposed).
 
     Raises:
         TypeError: a size, bandwidth, radius or order has the wrong type.
@@ -154,7 +155,7 @@ def frequency_mask(
     shape, r, order = _resolve_radius(h, w, shape, bandwidth, radius, order)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     device = torch.device("cpu") if device is None else torch.device(device)
-    return _lowpass_mask(h, w, shape, r, order, dtype, device)
+    return _lowpass_mask(h, w, shape, r, order, dtype, device).clone()
 
 
 def _apply_half_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
@@ -162,6 +163,31 @@ def _apply_half_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
     # the output is real by construction (the mask is conjugate-symmetric).
     spec = torch.fft.rfft2(x, norm="ortho") * half
     return torch.fft.irfft2(spec, s=x.shape[-2:], norm="ortho")
+
+
+def apply_frequency_mask(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Filter ``x`` with a centred frequency mask: ``Re ifft2c(fft2c(x) * mask)``.
+
+    For module wrappers that keep a fixed mask as a buffer. A mask that is not
+    conjugate-symmetric acts as its symmetrised version ``(m(k) + m(-k)) / 2`` (the real
+    part is taken).
+
+    Args:
+        x: Real floating tensor ``(..., H, W)``.
+        mask: Real tensor broadcastable to ``(..., H, W)``, centred (DC at ``(H//2, W//2)``).
+
+    Returns:
+        Real tensor like ``x``. Differentiable in ``x`` (and in ``mask``).
+
+    Raises:
+        TypeError: ``x`` or ``mask`` is not a floating-point tensor.
+        ValueError: ``mask``'s last two dims differ from ``x``'s.
+    """
+    check_spatial(x)
+    check_spatial(mask, "mask")
+    if mask.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"mask: expected spatial size {tuple(x.shape[-2:])} to match x, got {tuple(mask.shape[-2:])}")
+    return ifft2c(fft2c(x) * mask.to(x.dtype)).real
 
 
 def lowpass(
@@ -322,7 +348,7 @@ def dct_band_mask(
         device: Device (default: CPU).
 
     Returns:
-        Float 0/1 tensor ``(h, w)``. Cached: do not modify it in place.
+        Float 0/1 tensor ``(h, w)``. A fresh tensor (the cached original is not exposed).
 
     Raises:
         TypeError: wrong argument types.
@@ -332,7 +358,7 @@ def dct_band_mask(
     band, low, high = _check_band(band, low, high)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     device = torch.device("cpu") if device is None else torch.device(device)
-    return _dct_band(h, w, band, low, high, dtype, device)
+    return _dct_band(h, w, band, low, high, dtype, device).clone()
 
 
 @frozen_cache
@@ -372,7 +398,7 @@ def fourier_band_mask(
         device: Device (default: CPU).
 
     Returns:
-        Float 0/1 tensor ``(h, w)``, centred. Cached: do not modify it in place.
+        Float 0/1 tensor ``(h, w)``, centred. A fresh tensor (the cached original is not exposed).
 
     Raises:
         TypeError: wrong argument types.
@@ -382,4 +408,4 @@ def fourier_band_mask(
     band, low, high = _check_band(band, low, high)
     dtype = torch.get_default_dtype() if dtype is None else dtype
     device = torch.device("cpu") if device is None else torch.device(device)
-    return _fourier_band(h, w, band, low, high, dtype, device)
+    return _fourier_band(h, w, band, low, high, dtype, device).clone()

@@ -127,7 +127,7 @@ def dct_matrix(n: int, *, dtype: torch.dtype | None = None, device: torch.device
 
     ``C[k, i] = sqrt(2/n) * s_k * cos(pi * (2i + 1) * k / (2n))`` with ``s_0 = 1/sqrt(2)``,
     ``s_k = 1`` otherwise; ``C`` is orthogonal, so the inverse DCT is ``C.T``.
-    The result is cached per ``(n, dtype, device)``: do not modify it in place.
+    Returns a fresh copy of a matrix cached per ``(n, dtype, device)``.
 
     Args:
         n: Transform length (>= 1).
@@ -140,10 +140,11 @@ def dct_matrix(n: int, *, dtype: torch.dtype | None = None, device: torch.device
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n!r}")
     dtype = torch.get_default_dtype() if dtype is None else dtype
-    return _dct_matrix(n, dtype, torch.device(device if device is not None else "cpu"))
+    return _dct_matrix(n, dtype, torch.device(device if device is not None else "cpu")).clone()
 
 
 def _matmul_may_lose_precision(x: torch.Tensor) -> bool:
+    """True when a float32 CUDA matmul on ``x`` may run in reduced (TF32) precision."""
     if not (x.is_cuda and x.dtype == torch.float32):
         return False
     return torch.get_float32_matmul_precision() != "highest" or bool(torch.backends.cuda.matmul.allow_tf32)
