@@ -45,6 +45,10 @@ def frozen_cache(fn: Callable[..., _T]) -> Callable[..., _T]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> _T:
+        if torch.compiler.is_compiling():
+            # Under torch.compile the builder is traced once into the graph (constant-folded);
+            # going through lru_cache there only triggers a Dynamo warning.
+            return fn(*args)
         with torch.inference_mode(False), torch.no_grad():
             return cached(*args)
 
