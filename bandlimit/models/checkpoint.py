@@ -1,0 +1,413 @@
+"""Safe, self-describing checkpoints: atomic writes, ``weights_only`` reads, clear mismatch errors.
+
+Format (a plain dict, loadable with ``torch.load(..., weights_only=True)``)::
+
+    {"format": "bandlimit-checkpoint", "version": 1,
+     "state_dict": {...},
+     "meta": {"architecture", "num_classes", "mean", "std", "dataset", "input_size", "recipe",
+              "metrics", "bandlimit_version", "torch_version", "created", ...},
+     **extra}          # e.g. optimizer / scheduler / RNG states of a training run
+
+:func:`load_checkpoint` also reads the common external layouts: a bare state dict,
+``{"state_dict": ...}``, ``{"model": ...}``, keys prefixed ``module.`` (DataParallel/DDP) or
+``_orig_mod.`` (``torch.compile``), and upstream torchvision state dicts for the ``net.``-wrapped
+ImageNet models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bandlimit.models.normalize import Normalize
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "bandlimit-checkpoint"
+CHECKPOINT_VERSION = 1
+_RESERVED = frozenset({"format", "version", "state_dict", "meta"})
+# Containers external projects put their weights under, tried in this order.
+_STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "state")
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_SAFE_SCALARS = (str, int, float, bool, bytes, type(None), torch.dtype, torch.device, torch.Size)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The module whose weights matter: strips DataParallel/DDP (``.module``) and ``torch.compile``."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def _first_normalize(model: nn.Module) -> Normalize | None:
+    return next((m for m in model.modules() if isinstance(m, Normalize)), None)
+
+
+def _classifier_name(model: nn.Module) -> str | None:
+    """Name of the last ``nn.Linear`` (the classification head of every registered model)."""
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return names[-1] if names else None
+
+
+def _model_meta(model: nn.Module) -> dict[str, Any]:
+    """What the model says about itself: ``bandlimit_meta``, else inferred from its layers."""
+    meta = dict(getattr(model, "bandlimit_meta", None) or {})
+    norm = _first_normalize(model)
+    if norm is not None and ("mean" not in meta or "std" not in meta):
+        meta["mean"], meta["std"] = norm.stats
+    head = _classifier_name(model)
+    if "num_classes" not in meta and head is not None:
+        meta["num_classes"] = model.get_submodule(head).out_features
+    return meta
+
+
+def _check_serialisable(obj: Any, where: str) -> None:
+    """Refuse values that ``torch.load(weights_only=True)`` would not read back."""
+    if isinstance(obj, Tensor) or isinstance(obj, _SAFE_SCALARS):
+        return
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: expected str or int keys, got {type(key).__name__} key {key!r}")
+            _check_serialisable(value, f"{where}[{key!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _check_serialisable(value, f"{where}[{i}]")
+        return
+    hint = "; convert it with torch.from_numpy(...)" if type(obj).__module__.startswith("numpy") else ""
+    raise TypeError(
+        f"{where}: expected tensors, numbers, strings, None, lists, tuples or dicts (what weights_only=True "
+        f"loading accepts), got {type(obj).__module__}.{type(obj).__qualname__}{hint}"
+    )
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable; not possible (nor needed) on every platform.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it (POSIX-atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file private (0600); keep the old file's mode, else a normal 0644.
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+# --------------------------------------------------------------------------- save
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model``'s weights and metadata atomically.
+
+    The file is written to a temporary name in the same folder, flushed to disk and renamed
+    over ``path``, so a crash leaves either the previous checkpoint or the new one, never a
+    half-written file.
+
+    Args:
+        path: Destination file (parent folders are created).
+        model: The model; DataParallel/DDP and ``torch.compile`` wrappers are unwrapped, so the
+            keys never carry ``module.``.
+        metadata: Merged over ``model.bandlimit_meta`` (e.g. ``{"recipe": "pgd_at", "metrics":
+            {"clean": 0.91}}``). Must stay JSON-like.
+        extra: More top-level entries (optimizer, scheduler, RNG states, epoch, ...), read back
+            with :func:`read_checkpoint`. Must not use the reserved keys
+            ``format``, ``version``, ``state_dict``, ``meta``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``, or a value would not load back with
+            ``weights_only=True`` (e.g. a numpy array; the message names where it is).
+        ValueError: ``extra`` uses a reserved key.
+    """
+    from bandlimit import __version__
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or Path), got {type(path).__name__}")
+    extra = dict(extra or {})
+    clash = sorted(_RESERVED & set(extra))
+    if clash:
+        raise ValueError(f"extra: expected keys other than {sorted(_RESERVED)}, got {clash}; rename them")
+    net = _unwrap(model)
+    meta: dict[str, Any] = {
+        "architecture": None,
+        "num_classes": None,
+        "mean": None,
+        "std": None,
+        "dataset": None,
+        "recipe": None,
+        "metrics": {},
+        **_model_meta(net),
+        **dict(metadata or {}),
+        "bandlimit_version": __version__,
+        "torch_version": torch.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state, "meta": meta, **extra}
+    _check_serialisable(payload, "checkpoint")
+    out = Path(path)
+    _atomic_save(payload, out)
+    logger.debug("saved checkpoint %s (%s)", out, meta.get("architecture"))
+    return out
+
+
+# --------------------------------------------------------------------------- read
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file safely (``torch.load(weights_only=True)``) and return its dict.
+
+    Use it to resume training (``extra`` entries such as the optimizer state sit at the top
+    level) or to inspect ``["meta"]``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is truncated, not a PyTorch file, holds arbitrary Python objects
+            (refused, never unpickled), or is not a dict.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
+    try:
+        obj = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise ValueError(
+                f"refusing to load {str(p)!r}: it holds Python objects beyond tensors and plain containers, and "
+                "bandlimit only loads checkpoints with weights_only=True (unpickling arbitrary objects can run "
+                "code). If you trust the file, load it yourself and re-save model.state_dict()."
+            ) from exc
+        raise ValueError(f"cannot read {str(p)!r}: not a valid PyTorch checkpoint ({exc})") from exc
+    except OSError:
+        raise
+    except Exception as exc:  # torch raises RuntimeError/EOFError/KeyError/... for damaged files
+        raise ValueError(
+            f"cannot read {str(p)!r}: the file is truncated or not a PyTorch checkpoint "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise ValueError(f"{str(p)!r}: expected a dict (a state dict or a checkpoint), got {type(obj).__name__}")
+    return obj
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, Tensor) for v in obj.values())
+
+
+def _split_payload(obj: dict[str, Any], where: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """``(state_dict, meta)`` of a bandlimit checkpoint or an external layout."""
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        version = obj.get("version")
+        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+            raise ValueError(
+                f"{where}: checkpoint format version {version!r} is newer than this bandlimit reads "
+                f"(<= {CHECKPOINT_VERSION}); upgrade bandlimit"
+            )
+        if not _is_state_dict(obj.get("state_dict")):
+            raise ValueError(f"{where}: damaged bandlimit checkpoint: 'state_dict' is missing or not tensors")
+        return dict(obj["state_dict"]), dict(obj.get("meta") or {})
+    for key in _STATE_KEYS:
+        if _is_state_dict(obj.get(key)):
+            return dict(obj[key]), {}
+    if _is_state_dict(obj):
+        return dict(obj), {}
+    raise ValueError(
+        f"{where}: no state dict found; expected a bare state dict or a dict with one of {list(_STATE_KEYS)} "
+        f"holding tensors, got keys {sorted(map(str, obj))[:10]}"
+    )
+
+
+def _strip_wrappers(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _WRAPPER_PREFIXES:
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix) :]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def _align_prefix(state: dict[str, Tensor], target: set[str]) -> dict[str, Tensor]:
+    """Add or drop one leading module name if that makes the keys match (e.g. ``net.`` wrappers)."""
+    candidates = [state]
+    heads = {k.split(".", 1)[0] for k in target}
+    if len(heads) == 1 and all("." in k for k in target):
+        head = heads.pop() + "."
+        candidates.append({head + k: v for k, v in state.items()})
+    own_heads = {k.split(".", 1)[0] for k in state}
+    if len(own_heads) == 1 and all("." in k for k in state):
+        head = own_heads.pop() + "."
+        candidates.append({k[len(head) :]: v for k, v in state.items()})
+    return max(candidates, key=lambda c: len(target & set(c)))
+
+
+def _same_stats(a: Any, b: Any) -> bool:
+    a, b = list(a), list(b)
+    return len(a) == len(b) and all(math.isclose(u, v, abs_tol=1e-6) for u, v in zip(a, b, strict=True))
+
+
+def _fmt_keys(keys: list[str], limit: int = 6) -> str:
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    return f"{shown}{f' ... ({len(keys)} in all)' if len(keys) > limit else ''}"
+
+
+def _check_compatible(
+    state: dict[str, Tensor], meta: dict[str, Any], model: nn.Module, where: str, *, strict: bool
+) -> None:
+    model_state = model.state_dict()
+    own = _model_meta(model)
+    head = _classifier_name(model)
+    ck_classes = meta.get("num_classes")
+    if head is not None and f"{head}.weight" in state:
+        ck_classes = int(state[f"{head}.weight"].shape[0])
+    if ck_classes is not None and own.get("num_classes") is not None and int(ck_classes) != int(own["num_classes"]):
+        raise ValueError(
+            f"{where}: checkpoint has {ck_classes} classes, model has {own['num_classes']}; "
+            f"build the model with num_classes={ck_classes}"
+        )
+    if meta.get("mean") is not None and own.get("mean") is not None:
+        if not (_same_stats(meta["mean"], own["mean"]) and _same_stats(meta["std"], own["std"])):
+            raise ValueError(
+                f"{where}: checkpoint was trained with normalisation mean={tuple(meta['mean'])}, "
+                f"std={tuple(meta['std'])}, but the model normalises with mean={tuple(own['mean'])}, "
+                f"std={tuple(own['std'])}; build it with those mean/std or pass model=None"
+            )
+    shapes = [
+        f"{k!r}: checkpoint {tuple(state[k].shape)}, model {tuple(model_state[k].shape)}"
+        for k in model_state
+        if k in state and state[k].shape != model_state[k].shape
+    ]
+    if shapes:
+        raise ValueError(f"{where}: shape mismatch for {len(shapes)} tensor(s): {'; '.join(shapes[:4])}")
+    # BatchNorm's num_batches_tracked counter postdates many public checkpoints; BatchNorm
+    # fills it in itself, so its absence is not a mismatch.
+    missing = [k for k in model_state if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in model_state]
+    if missing or unexpected:
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing from the checkpoint: {_fmt_keys(missing)}" if missing else "",
+                f"unexpected in the checkpoint: {_fmt_keys(unexpected)}" if unexpected else "",
+            )
+            if part
+        )
+        if strict:
+            raise ValueError(
+                f"{where}: checkpoint keys do not match the model ({detail}); check the architecture, or pass "
+                "strict=False to load the matching part"
+            )
+        logger.warning("%s: loading with strict=False (%s)", where, detail)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module | None = None,
+    *,
+    strict: bool = True,
+    map_location: Any = "cpu",
+) -> nn.Module:
+    """Load weights into ``model`` (or build it from the checkpoint's metadata) and return it in eval mode.
+
+    Reading uses ``torch.load(weights_only=True)`` only. External layouts are accepted (see the
+    module docstring); their architecture must be given as ``model`` because they carry no
+    metadata, e.g. ``load_checkpoint("resnet20.th", create_model("resnet20"))``.
+
+    Args:
+        path: Checkpoint file.
+        model: Model to load into; ``None`` builds it with
+            :func:`~bandlimit.models.create_model` from the metadata (architecture,
+            num_classes, mean, std, architecture keyword arguments).
+        strict: Require the keys to match exactly (shapes and class counts must always match).
+        map_location: Passed to ``torch.load``.
+
+    Returns:
+        The model with the weights loaded, in eval mode; its ``bandlimit_meta`` (when present)
+        gains ``checkpoint``, ``recipe`` and ``metrics`` from the file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable/foreign file, missing metadata when ``model`` is None, or a
+            mismatch (classes, normalisation, shapes, keys); the message names what differs.
+    """
+    where = str(path)
+    payload = read_checkpoint(path, map_location=map_location)
+    state, meta = _split_payload(payload, where)
+    state = _strip_wrappers(state)
+    if model is None:
+        from bandlimit.models.registry import create_model
+
+        if not meta.get("architecture"):
+            raise ValueError(
+                f"{where}: the checkpoint has no bandlimit metadata naming its architecture; pass the model, "
+                "e.g. load_checkpoint(path, create_model('resnet20'))"
+            )
+        model = create_model(
+            meta["architecture"],
+            num_classes=meta.get("num_classes"),
+            mean=meta.get("mean"),
+            std=meta.get("std"),
+            **dict(meta.get("kwargs") or {}),
+        )
+    elif not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module or None, got {type(model).__name__}")
+    net = _unwrap(model)
+    state = _align_prefix(state, set(net.state_dict()))
+    _check_compatible(state, meta, net, where, strict=strict)
+    net.load_state_dict(state, strict=strict)
+    if isinstance(getattr(net, "bandlimit_meta", None), dict):
+        net.bandlimit_meta = {
+            **net.bandlimit_meta,
+            "checkpoint": where,
+            **{k: meta[k] for k in ("recipe", "metrics", "pretrained") if meta.get(k) is not None},
+        }
+    return model.eval()

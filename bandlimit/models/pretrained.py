@@ -1,0 +1,203 @@
+"""Pretrained CIFAR-10 models shipped inside the package (``bandlimit/models/assets/``).
+
+Each entry names a bare architecture, a checkpoint file (a :func:`save_checkpoint` file) and a
+model card (Markdown: recipe, data, accuracy, robustness, how it was trained). The names are
+registry names: ``create_model("resnet20-natural", pretrained=True)`` loads the weights,
+``create_model("resnet20-natural")`` builds the bare architecture with the entry's
+normalisation. Adding a model = dropping ``<file>`` and ``<card>`` into ``assets/`` and adding
+a :class:`PretrainedEntry` to :data:`PRETRAINED` (with its SHA-256, checked at load time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from bandlimit.models.checkpoint import load_checkpoint, read_checkpoint
+from bandlimit.models.normalize import CIFAR10_MEAN, CIFAR10_STD
+from bandlimit.models.registry import (
+    WEIGHTS_AVAILABLE,
+    WEIGHTS_MISSING,
+    create_model,
+    list_models,
+    register_model,
+)
+
+__all__ = ["PRETRAINED", "PretrainedEntry", "asset_path", "list_pretrained", "model_card"]
+
+ASSETS_PACKAGE = "bandlimit.models"
+ASSETS_DIR = "assets"
+
+
+@dataclass(frozen=True)
+class PretrainedEntry:
+    """A shipped pretrained model.
+
+    Attributes:
+        name: Registry name (``<architecture>-<recipe>``).
+        architecture: Registry name of the bare architecture.
+        file: Checkpoint file name inside ``bandlimit/models/assets/``.
+        card: Model-card file name inside ``bandlimit/models/assets/``.
+        recipe: Training recipe (``natural``, ``gaussian``, ``fast_fgsm_rs``, ...).
+        description: One line for listings.
+        mean: Normalisation means the weights were trained with (the checkpoint's metadata must agree).
+        std: Normalisation standard deviations.
+        sha256: Expected SHA-256 of ``file`` (``None`` until the file is added; then set it).
+        dataset: Training dataset.
+        num_classes: Output classes.
+    """
+
+    name: str
+    architecture: str
+    file: str
+    card: str
+    recipe: str
+    description: str
+    mean: tuple[float, ...] = CIFAR10_MEAN
+    std: tuple[float, ...] = CIFAR10_STD
+    sha256: str | None = None
+    dataset: str = "cifar10"
+    num_classes: int = 10
+
+
+#: The shipped models. Their weights are trained by ``bandlimit train`` (see each card).
+PRETRAINED: tuple[PretrainedEntry, ...] = (
+    PretrainedEntry(
+        "resnet20-natural",
+        "resnet20",
+        "resnet20-natural.pt",
+        "resnet20-natural.md",
+        recipe="natural",
+        description="ResNet-20, standard training on CIFAR-10",
+    ),
+    PretrainedEntry(
+        "resnet20-gaussian",
+        "resnet20",
+        "resnet20-gaussian.pt",
+        "resnet20-gaussian.md",
+        recipe="gaussian",
+        description="ResNet-20, Gaussian data augmentation on CIFAR-10",
+    ),
+    PretrainedEntry(
+        "resnet20-fastat",
+        "resnet20",
+        "resnet20-fastat.pt",
+        "resnet20-fastat.md",
+        recipe="fast_fgsm_rs",
+        description="ResNet-20, fast adversarial training (FGSM with random start) on CIFAR-10",
+    ),
+)
+
+
+def _entry(name: str) -> PretrainedEntry:
+    for entry in PRETRAINED:
+        if entry.name == name:
+            return entry
+    raise ValueError(f"unknown pretrained model {name!r}; expected one of {[e.name for e in PRETRAINED]}")
+
+
+def asset_path(file: str) -> Any:
+    """A ``Traversable`` for ``bandlimit/models/assets/<file>`` (may not exist)."""
+    return importlib.resources.files(ASSETS_PACKAGE).joinpath(ASSETS_DIR, file)
+
+
+def list_pretrained(pattern: str | Sequence[str] = "*", *, available_only: bool = False) -> list[str]:
+    """Names of the shipped pretrained CIFAR models matching ``pattern``.
+
+    Args:
+        pattern: Shell-style pattern(s), as for :func:`~bandlimit.models.list_models`.
+        available_only: Only those whose checkpoint file is installed.
+    """
+    shipped = {e.name for e in PRETRAINED}
+    names = [n for n in list_models(pattern, pretrained=True) if n in shipped]
+    return [n for n in names if asset_path(_entry(n).file).is_file()] if available_only else names
+
+
+def model_card(name: str) -> str:
+    """The Markdown model card of a shipped model.
+
+    Raises:
+        ValueError: unknown name.
+        FileNotFoundError: the card is not installed yet.
+    """
+    entry = _entry(name)
+    card = asset_path(entry.card)
+    if not card.is_file():
+        raise FileNotFoundError(f"model card {entry.card!r} of {name!r} is not installed in bandlimit/models/assets/")
+    return card.read_text(encoding="utf-8")
+
+
+def _read_pretrained(entry: PretrainedEntry) -> tuple[Any, dict[str, Any]]:
+    """``(resource, meta)`` of an installed checkpoint, after the integrity checks."""
+    resource = asset_path(entry.file)
+    if not resource.is_file():
+        raise FileNotFoundError(
+            f"pretrained weights for {entry.name!r} are not installed: expected {entry.file!r} in "
+            f"bandlimit/models/assets/. Train them with `bandlimit train` (recipe {entry.recipe!r}) or use "
+            f"create_model({entry.name!r}) for the untrained architecture."
+        )
+    with importlib.resources.as_file(resource) as path:
+        if entry.sha256 is not None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest != entry.sha256:
+                raise ValueError(
+                    f"{entry.file}: expected SHA-256 {entry.sha256}, got {digest}; the installed file is damaged "
+                    "or was replaced, reinstall bandlimit"
+                )
+        meta = dict(read_checkpoint(path).get("meta") or {})
+    if meta.get("architecture") not in (None, entry.architecture):
+        raise ValueError(
+            f"{entry.file}: expected a {entry.architecture!r} checkpoint, got {meta.get('architecture')!r}"
+        )
+    return resource, meta
+
+
+def _builder(entry: PretrainedEntry) -> Any:
+    def build(
+        *,
+        num_classes: int | None = None,
+        pretrained: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> nn.Module:
+        resource, meta = _read_pretrained(entry) if pretrained else (None, {})
+        if pretrained and num_classes not in (None, entry.num_classes):
+            raise ValueError(
+                f"num_classes: the pretrained weights of {entry.name!r} have {entry.num_classes} classes, "
+                f"got {num_classes}"
+            )
+        # Weights come with the normalisation they were trained with (checkpoint metadata);
+        # the entry's statistics are the default for the bare architecture.
+        model = create_model(
+            entry.architecture,
+            num_classes=entry.num_classes if num_classes is None else num_classes,
+            mean=mean if mean is not None else meta.get("mean") or entry.mean,
+            std=std if std is not None else meta.get("std") or entry.std,
+        )
+        model.bandlimit_meta = {
+            **model.bandlimit_meta,
+            "dataset": entry.dataset,
+            "pretrained": entry.name,
+            "recipe": entry.recipe,
+        }
+        if resource is None:
+            return model
+        with importlib.resources.as_file(resource) as path:
+            return load_checkpoint(path, model)
+
+    build.__name__ = entry.name.replace("-", "_")
+    build.__doc__ = f"{entry.description} (shipped weights: {entry.file})."
+    return build
+
+
+def _status(entry: PretrainedEntry) -> Any:
+    return lambda: WEIGHTS_AVAILABLE if asset_path(entry.file).is_file() else WEIGHTS_MISSING
+
+
+for _e in PRETRAINED:
+    register_model(_builder(_e), name=_e.name, family="cifar-pretrained", weights=_status(_e))
