@@ -1,0 +1,213 @@
+"""``bandlimit train``: train a registered model with a recipe (natural, Gaussian, adversarial).
+
+Example::
+
+    bandlimit train --model resnet20 --recipe fast_fgsm_rs --schedule cyclic --epochs 15
+        --data folder:.data/cifar10-jpeg --test-data folder:.data/cifar10-jpeg --out runs/fast
+
+Settings come from, in order of precedence: the command line, a TOML file given with
+``--config`` (its keys are the long option names, with ``-`` or ``_``), then the defaults of
+:class:`bandlimit.training.TrainConfig` and of the recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from bandlimit.training import TrainConfig, train
+from bandlimit.training.config import SCHEDULES
+from bandlimit.training.loop import prepare_out_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the backport
+    import tomli as tomllib
+
+__all__ = ["register", "run"]
+
+logger = logging.getLogger(__name__)
+
+#: Built-in defaults of the options that are not TrainConfig fields.
+_DEFAULTS: dict[str, Any] = {
+    "recipe": "natural",
+    "model": "resnet20",
+    "sigma_mode": "fixed",
+    "train_split": "train",
+    "test_split": "test",
+}
+
+#: Options that configure the recipe rather than the loop (CLI name -> recipe setting).
+_RECIPE_OPTIONS = {
+    "eps": "eps",
+    "sigma": "sigma",
+    "sigma_mode": "mode",
+    "steps": "steps",
+    "step_size": "step_size",
+    "beta": "beta",
+    "label_smoothing": "label_smoothing",
+}
+
+
+def _number(text: str) -> float:
+    """A float, also written as a fraction such as ``8/255``."""
+    try:
+        return float(Fraction(text.strip())) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.03 or 8/255, got {text!r}") from exc
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``train`` sub-command."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model with a recipe (natural, gaussian, pgd_at, fast_fgsm_rs, trades)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # Every option defaults to None so that a TOML --config value can fill what the command
+    # line left unset; real defaults are applied in `_resolve`.
+    g = p.add_argument_group("what to train")
+    g.add_argument("--model", help="registered model name (see `bandlimit models`); default resnet20")
+    g.add_argument("--recipe", help="natural | gaussian | pgd_at | fast_fgsm_rs | trades; default natural")
+    g.add_argument("--data", help="training data: folder:PATH (uses PATH/train if present), npz:PATH, cifar10, ...")
+    g.add_argument("--test-data", help="held-out data for clean accuracy (test split of the given source)")
+    g.add_argument("--train-split", help="split of --data to train on (default train; samples only have test)")
+    g.add_argument("--test-split", help="split of --test-data to evaluate on (default test)")
+    g.add_argument("--n-train", type=int, help="use only N training images (class-balanced for folders)")
+    r = p.add_argument_group("recipe")
+    r.add_argument("--eps", type=_number, help="L∞ budget in [0,1] units, e.g. 8/255")
+    r.add_argument("--steps", type=int, help="attack steps (pgd_at, trades)")
+    r.add_argument("--step-size", type=_number, help="attack step size, e.g. 2/255 (fast_fgsm_rs: 10/255)")
+    r.add_argument("--sigma", type=_number, help="Gaussian noise std in [0,1] units")
+    r.add_argument("--sigma-mode", choices=("fixed", "uniform"), help="gaussian: fixed sigma or U[0, sigma]")
+    r.add_argument("--beta", type=_number, help="trades: weight of the KL term")
+    r.add_argument("--label-smoothing", type=_number, help="label smoothing of the cross-entropy")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int)
+    o.add_argument("--batch-size", type=int)
+    o.add_argument("--lr", type=_number, help="peak learning rate")
+    o.add_argument("--weight-decay", type=_number)
+    o.add_argument("--schedule", choices=SCHEDULES)
+    o.add_argument("--warmup", type=_number, help="warm-up epochs (onecycle peak position)")
+    o.add_argument("--seed", type=int)
+    o.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    s = p.add_argument_group("execution")
+    s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    s.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bfloat16 autocast")
+    s.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    s.add_argument("--threads", type=int, help="CPU threads for torch")
+    s.add_argument("--eval-every", type=int, help="evaluate every N epochs")
+    s.add_argument("--out", help="output folder (checkpoints, metrics.json); default runs/<model>-<recipe>")
+    s.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/state.pt (or the file given)")
+    s.add_argument("--config", help="TOML file whose keys set defaults for these options")
+    s.add_argument("--quiet", action="store_const", const=True, default=None, help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _load_toml(path: str, known: set[str]) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"--config: expected a TOML file, got missing path {file}")
+    try:
+        with file.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--config: {file} is not valid TOML ({exc})") from exc
+    values = {k.replace("-", "_"): v for k, v in raw.items()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"--config: unknown keys {unknown} in {file}; expected some of {sorted(known)}")
+    return values
+
+
+def _resolve(args: argparse.Namespace) -> dict[str, Any]:
+    """Merge command line > TOML > defaults into one dict of settings."""
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose", "config")}
+    merged = dict(_DEFAULTS)
+    if args.config:
+        for key, value in _load_toml(args.config, set(given)).items():
+            merged[key] = Fraction(value) if isinstance(value, str) and "/" in value else value
+    merged.update({k: v for k, v in given.items() if v is not None})
+    return {k: float(v) if isinstance(v, Fraction) else v for k, v in merged.items()}
+
+
+def _config(settings: dict[str, Any], out: str) -> TrainConfig:
+    fields = {
+        "epochs": "epochs",
+        "batch_size": "batch_size",
+        "lr": "lr",
+        "weight_decay": "weight_decay",
+        "schedule": "schedule",
+        "warmup": "warmup",
+        "seed": "seed",
+        "augment": "augment",
+        "device": "device",
+        "bf16": "bf16",
+        "channels_last": "channels_last",
+        "eval_every": "eval_every",
+        "quiet": "quiet",
+    }
+    kwargs = {field: settings[key] for key, field in fields.items() if settings.get(key) is not None}
+    resume = settings.get("resume")
+    if resume == "auto":
+        resume = str(Path(out) / "state.pt")
+    return TrainConfig(out_dir=out, resume=resume, **kwargs)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bandlimit train``; returns the exit code."""
+    import torch
+
+    from bandlimit.data import load_dataset, load_tensor_dataset
+    from bandlimit.models import create_model, list_models
+    from defenses.recipes import create_recipe, list_recipes
+
+    settings = _resolve(args)
+    if settings["recipe"] not in list_recipes():
+        raise ValueError(f"--recipe: expected one of {list_recipes()}, got {settings['recipe']!r}")
+    if settings["model"] not in list_models():
+        raise ValueError(f"--model: expected one of {list_models()}, got {settings['model']!r}")
+    if not settings.get("data"):
+        raise ValueError("--data: expected a dataset such as folder:PATH or cifar10-sample, got nothing")
+    recipe_kwargs = {
+        name: settings[key] for key, name in _RECIPE_OPTIONS.items() if key in settings and settings[key] is not None
+    }
+    if settings["recipe"] != "gaussian":
+        recipe_kwargs.pop("mode", None)
+    recipe = create_recipe(settings["recipe"], **recipe_kwargs)
+    out = settings.get("out") or f"runs/{settings['model']}-{settings['recipe']}"
+    config = _config(settings, out)
+    prepare_out_dir(config)  # fail on an unwritable --out before any data is decoded
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+
+    # Decoded once into one uint8 tensor (cached for image folders); --n-train takes a
+    # class-balanced subset through load_dataset instead.
+    if settings.get("n_train"):
+        train_set = load_dataset(settings["data"], split=settings["train_split"], n=settings["n_train"])
+    else:
+        train_set = load_tensor_dataset(settings["data"], split=settings["train_split"])
+    test_set = (
+        load_tensor_dataset(settings["test_data"], split=settings["test_split"]) if settings.get("test_data") else None
+    )
+    classes = list(getattr(train_set, "classes", []))
+    model = create_model(settings["model"], num_classes=len(classes) or None)
+    metadata = {"dataset": settings["data"], "test_dataset": settings.get("test_data"), "classes": classes}
+    logger.info(
+        "training %s with %s on %s (%d images) -> %s", settings["model"], recipe, settings["data"], len(train_set), out
+    )
+    result = train(model, train_set, recipe, config, test_data=test_set, metadata=metadata)
+
+    from bandlimit.cli import console
+
+    final = result.final
+    line = f"[bold green]done[/] {len(result.history)} epochs, train acc {final.get('train_acc', float('nan')):.4f}"
+    if "test_acc" in final:
+        line += f", test acc {final['test_acc']:.4f}"
+    console.print(f"{line}; model: {result.files.get('model', out)}")
+    return 0

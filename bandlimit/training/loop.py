@@ -1,0 +1,551 @@
+"""The training loop: recipes supply the loss, the loop does everything else.
+
+Design (after airbench): the whole training set lives on the device as one compact tensor
+(``uint8`` when the images are 8-bit, which CIFAR is), batches are gathered, augmented and
+converted to float on the device, and forward/backward run under bfloat16 autocast with
+channels-last tensors. The loop knows nothing of attacks: a *recipe* (see
+:class:`Recipe`; implementations live in ``defenses.recipes``) maps a batch to a loss.
+
+Every epoch ends with an atomic training-state file (``state.pt``) that continues the run
+bit-exactly, a model checkpoint (``last.pt``, plus ``best.pt`` when the test accuracy
+improves) and a JSON metrics log (``metrics.json``); the final model goes to ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from bandlimit.training.augment import augment_batch
+from bandlimit.training.config import TrainConfig, learning_rate, run_id
+from bandlimit.training.data import as_tensors
+from bandlimit.training.distributed import (
+    DistInfo,
+    all_gather_objects,
+    all_reduce_sum,
+    setup,
+    shard_indices,
+)
+from bandlimit.training.state import (
+    STATE_FORMAT,
+    atomic_save,
+    atomic_write_text,
+    capture_global_rng,
+    read_training_state,
+    restore_global_rng,
+)
+
+__all__ = ["Recipe", "TrainResult", "evaluate_accuracy", "prepare_out_dir", "resolve_device", "train"]
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+
+
+@runtime_checkable
+class Recipe(Protocol):
+    """What the loop needs from a training recipe.
+
+    ``loss`` receives the model in train mode and a float batch in [0, 1] (already
+    augmented) and returns the scalar loss to minimise and the logits used for the
+    training accuracy. Recipes may also expose ``config: dict`` (recorded in checkpoints).
+    """
+
+    name: str
+
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator | None
+    ) -> tuple[Tensor, Tensor]:
+        """Return ``(loss, logits)`` for one batch."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns (the model itself is trained in place).
+
+    Attributes:
+        history: One record per epoch (train loss/accuracy, test accuracy, lr, time, img/s).
+        run_id: Hash of the configuration, recipe and architecture.
+        out_dir: Where files were written, or None.
+        files: Paths of the files written (``state``, ``last``, ``best``, ``model``, ``metrics``).
+    """
+
+    history: list[dict[str, Any]]
+    run_id: str
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's record."""
+        return self.history[-1] if self.history else {}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; anything else as given.
+
+    Raises:
+        ValueError: the name is not a device, or CUDA was asked for but is not available.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} was asked for but CUDA is not available; use --device cpu")
+    return device
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _to_float(xb: Tensor, channels_last: bool) -> Tensor:
+    x = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+@torch.no_grad()
+def evaluate_accuracy(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int = 1024,
+    bf16: bool = False,
+    channels_last: bool = False,
+    info: DistInfo | None = None,
+) -> float:
+    """Clean top-1 accuracy of ``model`` on ``(x, y)`` (sharded and summed across ranks).
+
+    ``x`` may be ``uint8`` (0..255) or float in [0, 1]; it is batched on its own device.
+    The model is put in eval mode for the call and its mode restored afterwards.
+    """
+    info = info or DistInfo()
+    was_training = model.training
+    model.eval()
+    device = x.device
+    idx = torch.arange(info.rank, x.shape[0], info.world_size, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    try:
+        for start in range(0, idx.numel(), batch_size):
+            bi = idx[start : start + batch_size]
+            with _autocast(device, bf16):
+                logits = model(_to_float(x[bi], channels_last))
+            correct += (logits.argmax(1) == y[bi]).sum()
+    finally:
+        model.train(was_training)
+    totals = all_reduce_sum(
+        torch.stack([correct, torch.tensor(float(idx.numel()), device=device, dtype=torch.float64)]), info
+    )
+    return float(totals[0] / totals[1].clamp_min(1))
+
+
+def _check_recipe(recipe: Any) -> dict[str, Any]:
+    if not isinstance(getattr(recipe, "name", None), str) or not callable(getattr(recipe, "loss", None)):
+        raise TypeError(
+            "recipe: expected an object with a `name` string and a `loss(model, x, y, *, generator)` "
+            f"method (see defenses.recipes), got {type(recipe).__name__}"
+        )
+    config = getattr(recipe, "config", {})
+    return {"name": recipe.name, **(dict(config) if isinstance(config, dict) else {})}
+
+
+def prepare_out_dir(config: TrainConfig) -> Path | None:
+    """Create ``config.out_dir`` and check it is writable and holds no other run.
+
+    Returns:
+        The folder, or None when ``config.out_dir`` is None.
+
+    Raises:
+        PermissionError: the folder cannot be created or written.
+        ValueError: it already holds a training state and ``config.resume`` is not set.
+    """
+    if config.out_dir is None:
+        return None
+    out = Path(config.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"out_dir: cannot write to {out} ({exc}); choose another --out") from exc
+    state = out / STATE_FILE
+    if state.exists() and config.resume is None:
+        raise ValueError(
+            f"out_dir: {out} already holds a training state ({state}); pass --resume {state} to "
+            "continue that run, or choose another --out"
+        )
+    return out
+
+
+def _check_resume(state: dict[str, Any], rid: str, ident: dict[str, Any], info: DistInfo, path: str) -> None:
+    if state.get("run_id") == rid and state.get("world_size", 1) == info.world_size:
+        return
+    diffs = []
+    for key in ("architecture", "recipe"):
+        if state.get(key) != ident[key]:
+            diffs.append(f"{key}: file {state.get(key)!r} vs now {ident[key]!r}")
+    old = state.get("config", {})
+    for key, value in ident["config"].items():
+        if old.get(key) != value:
+            diffs.append(f"{key}: file {old.get(key)!r} vs now {value!r}")
+    if state.get("world_size", 1) != info.world_size:
+        diffs.append(f"world_size: file {state.get('world_size')} vs now {info.world_size}")
+    raise ValueError(
+        f"resume: {path} was written by another run ({'; '.join(diffs) or 'different run id'}); "
+        "resume with the same model, recipe and settings, or start a new run in another --out"
+    )
+
+
+def _save_model(path: Path, model: nn.Module, metadata: dict[str, Any]) -> None:
+    from bandlimit.models import save_checkpoint  # core -> core; imported late to keep import light
+
+    save_checkpoint(path, model, metadata=metadata)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def train(
+    model: nn.Module,
+    train_data: Any,
+    recipe: Recipe,
+    config: TrainConfig | None = None,
+    *,
+    test_data: Any = None,
+    metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place with ``recipe`` under ``config``.
+
+    Args:
+        model: An ``nn.Module`` from [0, 1] images to logits (normalisation inside).
+        train_data: An ``(x, y)`` pair of tensors (``x`` uint8 0..255 or float in [0, 1],
+            ``(N, C, H, W)``) or a Dataset of ``(image, label)``; held on the device.
+        recipe: The loss to minimise (``defenses.recipes``).
+        config: Every hyperparameter; defaults to ``TrainConfig()``.
+        test_data: Optional held-out data (same forms) for clean test accuracy.
+        metadata: Extra metadata for the model checkpoints (e.g. ``{"dataset": ...}``).
+
+    Returns:
+        A :class:`TrainResult` with the per-epoch history.
+
+    Raises:
+        TypeError: ``model``, ``recipe`` or the data have the wrong type.
+        ValueError: bad data shapes, a batch larger than the data, a resume file from another
+            run, or an out dir that already holds a run.
+        PermissionError: ``config.out_dir`` cannot be written.
+        FloatingPointError: the loss became NaN/inf (nothing is written for that epoch).
+    """
+    config = config or TrainConfig()
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    recipe_cfg = _check_recipe(recipe)
+    device = resolve_device(config.device)
+    info = setup(device)
+    if device.type == "cuda" and info.enabled:
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+
+    x_train, y_train = as_tensors(train_data, "train_data", device)
+    test = as_tensors(test_data, "test_data", device) if test_data is not None else None
+    local_bs = config.batch_size // info.world_size
+    if config.batch_size % info.world_size:
+        raise ValueError(
+            f"batch_size: expected a multiple of the world size {info.world_size}, got {config.batch_size}"
+        )
+    per_rank = -(-x_train.shape[0] // info.world_size)
+    steps_per_epoch = per_rank // local_bs
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"batch_size: expected at most {per_rank * info.world_size} (the training set size), "
+            f"got {config.batch_size}; lower --batch-size"
+        )
+
+    meta = dict(getattr(model, "bandlimit_meta", {}) or {})
+    architecture = str(meta.get("architecture", type(model).__name__))
+    ident = {"config": config.identity(), "recipe": recipe_cfg, "architecture": architecture}
+    rid = run_id(config, recipe_cfg, architecture)
+    out = prepare_out_dir(config) if info.is_main else (Path(config.out_dir) if config.out_dir else None)
+
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
+        weight_decay=config.weight_decay,
+    )
+    # Three generators: the shuffle is shared by all ranks (same permutation, then sharded);
+    # augmentation and recipe noise differ per rank so that shards do not get equal draws.
+    shuffle_gen = torch.Generator().manual_seed(config.seed)
+    aug_gen = torch.Generator().manual_seed(config.seed + 7919 * (info.rank + 1))
+    recipe_gen = torch.Generator(device=device).manual_seed(config.seed + 104729 * (info.rank + 1))
+
+    history: list[dict[str, Any]] = []
+    best_acc = -math.inf
+    start_epoch = 0
+    if config.resume is not None:
+        state = read_training_state(config.resume)
+        _check_resume(state, rid, ident, info, config.resume)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle_gen.set_state(state["shuffle_rng"])
+        ranks = state["rank_rng"][info.rank]
+        aug_gen.set_state(ranks["aug"])
+        recipe_gen.set_state(ranks["recipe"])
+        restore_global_rng(ranks["global"])
+        history = list(state["history"])
+        best_acc = float(state.get("best_acc", -math.inf))
+        start_epoch = int(state["epoch"])
+        logger.info("resumed %s at epoch %d/%d", config.resume, start_epoch, config.epochs)
+
+    net: nn.Module = model
+    if info.enabled:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    files: dict[str, Path] = {}
+    ckpt_meta = {
+        **meta,
+        **(metadata or {}),
+        "architecture": architecture,
+        "recipe": recipe_cfg,
+        "train_config": config.to_dict(),
+        "run_id": rid,
+    }
+    show = info.is_main and not config.quiet and sys.stderr.isatty()
+
+    with _progress(show) as progress:
+        for epoch in range(start_epoch, config.epochs):
+            record = _train_epoch(
+                net,
+                x_train,
+                y_train,
+                recipe,
+                optimizer,
+                config,
+                epoch=epoch,
+                steps_per_epoch=steps_per_epoch,
+                local_bs=local_bs,
+                info=info,
+                gens=(shuffle_gen, aug_gen, recipe_gen),
+                progress=progress,
+            )
+            last = epoch + 1 == config.epochs
+            if test is not None and ((epoch + 1) % config.eval_every == 0 or last):
+                record["test_acc"] = evaluate_accuracy(
+                    model,
+                    *test,
+                    batch_size=config.eval_batch_size,
+                    bf16=config.bf16,
+                    channels_last=config.channels_last,
+                    info=info,
+                )
+            history.append(record)
+            logger.info("epoch %d/%d %s", epoch + 1, config.epochs, _fmt(record))
+            improved = record.get("test_acc", -math.inf) > best_acc
+            best_acc = max(best_acc, record.get("test_acc", -math.inf))
+            # Every rank takes part in the gather; only rank 0 writes.
+            rank_rng = all_gather_objects(
+                {"aug": aug_gen.get_state(), "recipe": recipe_gen.get_state().cpu(), "global": capture_global_rng()},
+                info,
+            )
+            if out is not None and info.is_main:
+                files.update(
+                    _write_epoch(
+                        out,
+                        model,
+                        optimizer,
+                        shuffle_gen,
+                        rank_rng,
+                        history,
+                        best_acc,
+                        rid,
+                        ident,
+                        info,
+                        ckpt_meta,
+                        improved=improved,
+                        last=last,
+                    )
+                )
+    return TrainResult(history=history, run_id=rid, out_dir=out, files=files)
+
+
+def _train_epoch(
+    net: nn.Module,
+    x_train: Tensor,
+    y_train: Tensor,
+    recipe: Recipe,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    *,
+    epoch: int,
+    steps_per_epoch: int,
+    local_bs: int,
+    info: DistInfo,
+    gens: tuple[torch.Generator, torch.Generator, torch.Generator],
+    progress: Any,
+) -> dict[str, Any]:
+    shuffle_gen, aug_gen, recipe_gen = gens
+    device = x_train.device
+    net.train()
+    perm = torch.randperm(x_train.shape[0], generator=shuffle_gen)
+    idx = shard_indices(perm, info).to(device)
+    # Sums stay on the device; the host only syncs for the progress bar and at epoch end.
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss * n, correct, n
+    task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch, stats="")
+    t0 = time.perf_counter()
+    last_shown = t0
+    lr = 0.0
+    for step in range(steps_per_epoch):
+        bi = idx[step * local_bs : (step + 1) * local_bs]
+        xb, yb = x_train[bi], y_train[bi]
+        if config.augment:
+            xb = augment_batch(xb, crop_padding=config.crop_padding, generator=aug_gen)
+        xb = _to_float(xb, config.channels_last)
+        lr = learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with _autocast(device, config.bf16):
+            loss, logits = recipe.loss(net, xb, yb, generator=recipe_gen)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = yb.shape[0]
+        sums += torch.stack(
+            [
+                loss.detach().double() * n,
+                (logits.detach().argmax(1) == yb).sum().double(),
+                torch.tensor(float(n), dtype=torch.float64, device=device),
+            ]
+        )
+        now = time.perf_counter()
+        if progress.live.is_started and (now - last_shown > 0.5 or step + 1 == steps_per_epoch):
+            last_shown = now
+            s = sums.tolist()
+            ips = s[2] * info.world_size / (now - t0)
+            progress.update(
+                task, completed=step + 1, stats=f"loss {s[0] / s[2]:.4f} acc {s[1] / s[2]:.3f} {ips:,.0f} img/s"
+            )
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - t0
+    totals = all_reduce_sum(sums, info).tolist()
+    progress.update(task, completed=steps_per_epoch)
+    train_loss = totals[0] / totals[2]
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(
+            f"training diverged: loss is {train_loss} in epoch {epoch + 1}; lower the learning rate "
+            "(the last checkpoint, if any, was left untouched)"
+        )
+    return {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "train_acc": totals[1] / totals[2],
+        "lr": lr,
+        "time_s": elapsed,
+        "images_per_s": totals[2] / elapsed,
+    }
+
+
+def _write_epoch(
+    out: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    shuffle_gen: torch.Generator,
+    rank_rng: list[Any],
+    history: list[dict[str, Any]],
+    best_acc: float,
+    rid: str,
+    ident: dict[str, Any],
+    info: DistInfo,
+    ckpt_meta: dict[str, Any],
+    *,
+    improved: bool,
+    last: bool,
+) -> dict[str, Path]:
+    record = history[-1]
+    files = {"state": out / STATE_FILE, "last": out / "last.pt", "metrics": out / "metrics.json"}
+    state = {
+        "format": STATE_FORMAT,
+        "run_id": rid,
+        "architecture": ident["architecture"],
+        "recipe": ident["recipe"],
+        "config": ident["config"],
+        "world_size": info.world_size,
+        "epoch": record["epoch"],
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "shuffle_rng": shuffle_gen.get_state(),
+        "rank_rng": rank_rng,
+        "history": history,
+        "best_acc": best_acc,
+    }
+    # Model checkpoints first, the training state last: if the process dies in between,
+    # the state still points at the previous epoch and resuming redoes this one.
+    metrics = {k: record[k] for k in ("train_acc", "train_loss", "test_acc") if k in record}
+    if "test_acc" in record:
+        metrics["clean_accuracy"] = record["test_acc"]
+    meta = {**ckpt_meta, "epoch": record["epoch"], "metrics": metrics}
+    _save_model(files["last"], model, meta)
+    if improved:
+        files["best"] = out / "best.pt"
+        _save_model(files["best"], model, meta)
+    if last:
+        files["model"] = out / "model.pt"
+        _save_model(files["model"], model, meta)
+    log = {"run_id": rid, **ident, "history": history}
+    atomic_write_text(json.dumps(log, indent=2, default=str), files["metrics"])
+    atomic_save(state, files["state"])
+    return files
+
+
+def _fmt(record: dict[str, Any]) -> str:
+    parts = [f"loss {record['train_loss']:.4f}", f"train acc {record['train_acc']:.4f}"]
+    if "test_acc" in record:
+        parts.append(f"test acc {record['test_acc']:.4f}")
+    parts += [f"lr {record['lr']:.4g}", f"{record['images_per_s']:,.0f} img/s", f"{record['time_s']:.1f}s"]
+    return " | ".join(parts)

@@ -1,0 +1,125 @@
+"""Atomic checkpoint files and the complete state of a training run.
+
+A training-state file holds everything needed to continue a run *exactly*: model, optimizer
+(momentum buffers), the step count (the schedules are pure functions of it), every random
+generator the loop draws from (its own, per rank, plus torch's global CPU and CUDA states,
+which dropout layers use), the history and the run identity. Files are written atomically
+(temporary file in the same folder, fsync, ``os.replace``, fsync of the folder), so a run
+killed at any moment leaves either the previous complete file or the new complete file,
+never a truncated one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "STATE_FORMAT",
+    "atomic_save",
+    "atomic_write_text",
+    "capture_global_rng",
+    "read_training_state",
+    "restore_global_rng",
+]
+
+#: Format tag of training-state files, checked on resume.
+STATE_FORMAT = "bandlimit-training-state/1"
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Make the rename itself durable; not supported on every platform (e.g. Windows).
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (serialised fully before touching disk).
+
+    Serialising into memory first means an object that fails to pickle never reaches the
+    disk, and the previous file at ``path`` stays intact.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    _atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def atomic_write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def read_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load and sanity-check a training-state file written by :func:`bandlimit.training.train`.
+
+    Args:
+        path: The file (usually ``OUT/state.pt``).
+
+    Returns:
+        The state dict.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is corrupted or not a bandlimit training state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"resume: expected a training-state file, got missing path {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several unrelated types for a damaged file
+        raise ValueError(
+            f"resume: cannot read {path} as a training state ({type(exc).__name__}: {exc}); "
+            "the file is damaged or not a bandlimit checkpoint; it was left untouched"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(
+            f"resume: expected a bandlimit training state ({STATE_FORMAT}) in {path}, got {found!r}; "
+            "model checkpoints (last.pt, best.pt, model.pt) cannot be resumed, use state.pt"
+        )
+    return state
+
+
+def capture_global_rng() -> dict[str, Any]:
+    """Torch's global CPU RNG state and, when CUDA is initialised, every device's state."""
+    out: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def restore_global_rng(saved: dict[str, Any]) -> None:
+    """Restore what :func:`capture_global_rng` returned (CUDA states only if both have CUDA)."""
+    torch.set_rng_state(saved["cpu"])
+    if "cuda" in saved and torch.cuda.is_available():
+        states = saved["cuda"]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
