@@ -103,8 +103,14 @@ def _resolve_class(name_or_class: Any) -> type:
 
 def _resolve_kwargs(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The constructor's keyword arguments with defaults filled in (``model`` excluded)."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # drop self
-    params = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    params: list[inspect.Parameter] = []
+    # A subclass may forward (*args, **kwargs): use the first __init__ in the MRO that names its arguments.
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            named = list(inspect.signature(vars(klass)["__init__"]).parameters.values())[1:]  # drop self
+            params = [p for p in named if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if params:
+                break
     if not params or params[0].name != "model":
         raise TypeError(f"{cls.__name__}: expected a torchattacks attack whose first argument is the model")
     known = {p.name: p for p in params[1:]}
