@@ -1,0 +1,196 @@
+"""Helpers shared by the evaluation functions: data batches, model guard, predictions, seeds."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bandlimit._checks import check_images, check_labels, check_positive_int
+
+__all__ = [
+    "Progress",
+    "batches",
+    "derive_generator",
+    "known_total",
+    "model_guard",
+    "notify",
+    "predict",
+    "resolve_device",
+]
+
+#: ``progress(description, completed, total)``; called after every unit of work.
+Progress = Callable[[str, int, int], None]
+
+
+def notify(progress: Progress | None, description: str, completed: int, total: int) -> None:
+    """Call ``progress`` if one was given (the harness itself never prints)."""
+    if progress is not None:
+        progress(description, completed, total)
+
+
+def check_model(model: Any) -> None:
+    """Raise TypeError unless ``model`` is an ``nn.Module``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+
+
+def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """``device`` if given, else the device of the model's first parameter or buffer, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def model_guard(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and frozen parameters for the block; both restored afterwards.
+
+    Frozen parameters mean input gradients never fill ``param.grad`` of the user's model.
+    """
+    was_training = model.training
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    model.eval()
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, votes: int = 1) -> Tensor:
+    """Predicted classes ``(N,)``; majority vote over ``votes`` forward passes.
+
+    A deterministic model needs one pass. For a randomised model the vote estimates the
+    prediction of the defence as a whole instead of one noisy draw of it (ties go to the
+    smallest class index, as in :func:`torch.mode`).
+    """
+    if votes == 1:
+        return model(x).argmax(dim=1)
+    preds = torch.stack([model(x).argmax(dim=1) for _ in range(votes)], dim=0)
+    return preds.mode(dim=0).values
+
+
+def derive_generator(seed: int, *parts: object, device: torch.device) -> torch.Generator:
+    """A generator whose seed depends only on ``seed`` and ``parts``.
+
+    Each attack × batch gets its own stream, so a resumed evaluation draws exactly the
+    numbers an uninterrupted one would have drawn.
+    """
+    text = "/".join([str(seed), *map(str, parts)]).encode()
+    value = int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & ((1 << 63) - 1)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(value)
+    return gen
+
+
+def known_total(data: Any, n: int | None) -> int:
+    """Number of samples ``data`` will yield (at most ``n``), or 0 when unknown."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Tensor):
+        size = data[0].shape[0]
+    else:
+        source = getattr(data, "dataset", data)
+        try:
+            size = len(source)
+        except TypeError:
+            return 0
+    return size if n is None else min(size, n)
+
+
+def _take(data: Any, batch_size: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+    """Raw ``(x, y)`` batches from a Dataset, a DataLoader or an ``(x, y)`` pair."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Tensor):
+        x, y = data
+        if not isinstance(y, Tensor):
+            raise TypeError(f"data: expected an (x, y) pair of tensors, got y of type {type(y).__name__}")
+        if y.shape[:1] != x.shape[:1]:
+            raise ValueError(
+                f"data: expected as many labels as images, got {tuple(x.shape)} images and {tuple(y.shape)} labels"
+            )
+        yield x, y
+        return
+    try:
+        from bandlimit.data import iterate_batches
+    except ImportError:
+        # Fallback while bandlimit.data.iterate_batches is unavailable: a Dataset of
+        # (image, label) items or any iterable of (x, y) batches (a DataLoader).
+        yield from _fallback_batches(data, batch_size)
+        return
+    yield from iterate_batches(data, batch_size, device)
+
+
+def _fallback_batches(data: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
+        for start in range(0, len(data), batch_size):
+            items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+            xs = torch.stack([torch.as_tensor(item[0]) for item in items])
+            yield xs, torch.as_tensor([int(item[1]) for item in items])
+        return
+    if not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"data: expected a Dataset, a DataLoader or an (x, y) pair of tensors, got {type(data).__name__}"
+        )
+    for item in data:
+        x, y = item[0], item[1]
+        yield torch.as_tensor(x), torch.as_tensor(y)
+
+
+def batches(
+    data: Any, *, batch_size: int, device: torch.device, n: int | None = None
+) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """Validated ``(start, x, y)`` batches of at most ``batch_size`` images on ``device``.
+
+    ``start`` is the index of the batch's first sample in the data; at most ``n`` samples
+    are read. Batches do not depend on how the source batches its data, so a resumed
+    evaluation sees the same batches.
+
+    Raises:
+        TypeError, ValueError: the data yield something other than [0, 1] images and labels.
+    """
+    check_positive_int(batch_size, "batch_size")
+    if n is not None:
+        check_positive_int(n, "n")
+    limit = math.inf if n is None else n
+    start = 0
+    buf_x: list[Tensor] = []
+    buf_y: list[Tensor] = []
+    held = 0
+    for x, y in _take(data, batch_size, device):
+        if start + held >= limit:
+            break
+        if x.dim() == 3:
+            x, y = x.unsqueeze(0), torch.as_tensor(y).reshape(1)
+        y = torch.as_tensor(y)
+        keep = int(min(x.shape[0], limit - start - held))
+        buf_x.append(x[:keep])
+        buf_y.append(y[:keep])
+        held += keep
+        while held >= batch_size:
+            cat_x, cat_y = torch.cat(buf_x), torch.cat(buf_y)
+            yield start, *_checked(cat_x[:batch_size], cat_y[:batch_size], device)
+            start += batch_size
+            buf_x, buf_y = [cat_x[batch_size:]], [cat_y[batch_size:]]
+            held -= batch_size
+    if held:
+        yield start, *_checked(torch.cat(buf_x), torch.cat(buf_y), device)
+
+
+def _checked(x: Tensor, y: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
+    check_images(x, "data images")
+    y = y.long() if not (y.dtype.is_floating_point or y.dtype == torch.bool) else y
+    check_labels(y, x.shape[0], "data labels")
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -1,0 +1,207 @@
+"""Spectra of adversarial perturbations: mean ``|F(x_adv - x)|``, radial profile, band energy.
+
+``perturbation_spectrum(x, x_adv)`` measures given perturbations;
+``perturbation_spectrum(model, data, attack_or_attacks)`` runs the attacks (verified like in
+:func:`~bandlimit.evaluation.evaluate`) on the correctly classified samples and measures
+what they produce. Spectra are centred (DC at ``(H//2, W//2)``), orthonormal, computed per
+channel and averaged over images and channels. Band energies are fractions of ``|F|^2`` in
+the bands of :func:`bandlimit.spectral.fourier_band_mask` (radius as a fraction of Nyquist:
+low ``< low``, mid, high ``>= high``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bandlimit._checks import check_images
+from bandlimit.evaluation._common import (
+    Progress,
+    batches,
+    check_model,
+    derive_generator,
+    known_total,
+    model_guard,
+    notify,
+    predict,
+    resolve_device,
+)
+from bandlimit.evaluation._verify import attack_info, verify_adversarial
+from bandlimit.evaluation.results import SpectrumReport, SpectrumResult, environment
+from bandlimit.spectral import fft2c, fourier_band_mask, radial_profile
+
+__all__ = ["perturbation_spectrum"]
+
+_BANDS = ("low", "mid", "high")
+
+
+class _Accumulator:
+    """Running sums of ``|F(delta)|`` and ``|F(delta)|^2`` over images and channels."""
+
+    def __init__(self) -> None:
+        self.mag: Tensor | None = None
+        self.power: Tensor | None = None
+        self.count = 0
+
+    def add(self, delta: Tensor) -> None:
+        spec = fft2c(delta.double())
+        mag = spec.abs().reshape(-1, *delta.shape[-2:])
+        mag_sum, power_sum = mag.sum(dim=0), mag.square().sum(dim=0)
+        self.mag = mag_sum if self.mag is None else self.mag + mag_sum
+        self.power = power_sum if self.power is None else self.power + power_sum
+        self.count += mag.shape[0]
+
+    def result(self, label: str, low: float, high: float, images: int, success: float | None) -> SpectrumResult:
+        if self.mag is None or self.power is None:
+            raise ValueError(f"{label}: expected at least one perturbation to measure, got none")
+        h, w = self.mag.shape
+        spectrum = (self.mag / self.count).cpu()
+        radii, profile = radial_profile(spectrum)
+        power = self.power.cpu()
+        total = float(power.sum())
+        energy = {}
+        for band in _BANDS:
+            mask = fourier_band_mask(h, w, band, low=low, high=high, dtype=torch.float64)
+            energy[band] = float((mask * power).sum()) / total if total > 0 else math.nan
+        return SpectrumResult(
+            label=label,
+            spectrum=spectrum.float(),
+            radii=radii.float(),
+            profile=profile.float(),
+            band_energy=energy,
+            band_edges=[low, high],
+            n=images,
+            success_rate=success,
+        )
+
+
+def _check_edges(low: Any, high: Any) -> tuple[float, float]:
+    for value, name in ((low, "low"), (high, "high")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if not 0 <= low <= high:
+        raise ValueError(f"expected 0 <= low <= high (fractions of Nyquist), got low={low}, high={high}")
+    return float(low), float(high)
+
+
+def perturbation_spectrum(
+    x: Any,
+    x_adv: Any,
+    attacks: Any = None,
+    *,
+    low: float = 0.25,
+    high: float = 0.5,
+    n: int | None = None,
+    batch_size: int = 128,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SpectrumResult | SpectrumReport:
+    """Mean Fourier magnitude of perturbations, from tensors or by running attacks.
+
+    Two call forms:
+
+    - ``perturbation_spectrum(x, x_adv)``: images ``(N, C, H, W)`` in [0, 1] and their
+      perturbed versions; returns a :class:`SpectrumResult`.
+    - ``perturbation_spectrum(model, data, attack)`` (or a list of attacks): runs each attack
+      on the correctly classified samples of ``data``, verifies every output, and returns a
+      :class:`SpectrumResult` (one attack) or a :class:`SpectrumReport` (a list), with the
+      fraction of perturbations that fooled the model.
+
+    Args:
+        x: Clean images, or the model.
+        x_adv: Perturbed images, or the data (Dataset, DataLoader or ``(x, y)`` pair).
+        attacks: None with tensors; an attack or a list of attacks with a model.
+        low: Upper edge of the low band (fraction of Nyquist).
+        high: Lower edge of the high band (fraction of Nyquist).
+        n: Use the first ``n`` samples (model form).
+        batch_size: Images per attack call (model form).
+        device: Where to run (default: the model's device).
+        seed: Seed of the attacks' generators (model form).
+        progress: ``progress(description, completed, total)`` after each attack × batch.
+
+    Raises:
+        TypeError, ValueError: invalid arguments; ``BudgetViolation`` from an attack that
+            leaves its threat model.
+    """
+    low, high = _check_edges(low, high)
+    if isinstance(x, Tensor):
+        if attacks is not None:
+            raise TypeError("attacks: expected None when x and x_adv are tensors")
+        check_images(x, "x")
+        check_images(x_adv, "x_adv")
+        if x_adv.shape != x.shape:
+            raise ValueError(f"x_adv: expected shape {tuple(x.shape)} like x, got {tuple(x_adv.shape)}")
+        acc = _Accumulator()
+        acc.add(x_adv - x)
+        out = acc.result("perturbation", low, high, x.shape[0], None)
+        out.config = {"low": low, "high": high}
+        out.environment = environment(x.device)
+        return out
+    check_model(x)
+    if attacks is None:
+        raise TypeError("attacks: expected an attack or a list of attacks with a model")
+    single = hasattr(attacks, "run")
+    attack_list = [attacks] if single else list(attacks)
+    return _run(x, x_adv, attack_list, single, low, high, n, batch_size, device, seed, progress)
+
+
+def _run(
+    model: nn.Module,
+    data: Any,
+    attack_list: list[Any],
+    single: bool,
+    low: float,
+    high: float,
+    n: int | None,
+    batch_size: int,
+    device: torch.device | str | None,
+    seed: int,
+    progress: Progress | None,
+) -> SpectrumResult | SpectrumReport:
+    infos = [attack_info(a, i) for i, a in enumerate(attack_list)]
+    labels = [f"{i['name']}/{i['norm']}/{i['eps']:.6g}" for i in infos]
+    labels = [lab if labels.count(lab) == 1 else f"{lab}#{k}" for k, lab in enumerate(labels)]
+    dev = resolve_device(model, device)
+    accs = [_Accumulator() for _ in attack_list]
+    fooled = [0] * len(attack_list)
+    images = [0] * len(attack_list)
+    total = math.ceil(known_total(data, n) / batch_size) * len(attack_list)
+    step = 0
+    with model_guard(model):
+        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n):
+            correct = predict(model, x) == y
+            xs, ys = x[correct], y[correct]
+            for k, (attack, info) in enumerate(zip(attack_list, infos, strict=True)):
+                step += 1
+                if xs.shape[0] == 0:
+                    continue
+                gen = derive_generator(seed, labels[k], start, device=dev)
+                out = attack.run(model, xs, ys, generator=gen)
+                x_adv = out if isinstance(out, Tensor) else getattr(out, "x_adv", None)
+                x_adv, _ = verify_adversarial(
+                    xs,
+                    x_adv,
+                    norm=info["norm"],
+                    eps=info["eps"],
+                    attack=labels[k],
+                    indices=correct.nonzero().squeeze(1) + start,
+                )
+                accs[k].add(x_adv - xs)
+                fooled[k] += int((predict(model, x_adv) != ys).sum())
+                images[k] += xs.shape[0]
+                notify(progress, f"spectrum {labels[k]} (samples {start}+)", step, max(total, step))
+    results = []
+    config = {"low": low, "high": high, "n": n, "batch_size": batch_size, "seed": seed}
+    for k, label in enumerate(labels):
+        res = accs[k].result(label, low, high, images[k], fooled[k] / max(images[k], 1))
+        res.config = {**config, "attack": {kk: v for kk, v in infos[k].items() if kk != "config"}}
+        res.seed = seed
+        res.environment = environment(dev)
+        results.append(res)
+    if single:
+        return results[0]
+    return SpectrumReport(spectra=results, config=config, seed=seed, environment=environment(dev))
