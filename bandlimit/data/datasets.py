@@ -1,0 +1,408 @@
+"""``load_dataset``: one entry point for CIFAR-10, ImageNet, image folders, npz files and samples.
+
+Every dataset yields ``(image, label)``: ``image`` a float32 ``(C, H, W)`` tensor in [0, 1]
+(un-normalised), ``label`` an ``int``; it has ``classes`` and ``indices`` (official index of
+each sample, or ``None``). Nothing is downloaded unless ``download=True`` is passed.
+
+Names:
+    ``cifar10``          torchvision's ``cifar-10-batches-py`` under ``root``
+    ``imagenet``         an ImageNet ``val/<wnid>/*`` folder (resize 256, centre crop 224)
+    ``folder:PATH``      any ImageFolder (``PATH/<class>/<image>``, or ``PATH/{train,test}/...``)
+    ``npz:PATH``         arrays ``x`` (uint8 NHWC) and ``y``; optional ``test_index``, ``classes``
+    ``cifar10-sample``   600 lossless CIFAR-10 test images shipped with the package
+    ``imagenet-sample``  32 ImageNet images shipped with the package (pre-cropped to 224)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bandlimit._checks import check_choice, check_positive_int
+from bandlimit.data.base import (
+    IMAGE_EXTENSIONS,
+    FolderImageDataset,
+    TensorImageDataset,
+    Transform,
+    imagenet_eval_transform,
+)
+from bandlimit.data.samples import imagenet_classes, load_cifar10_sample, load_imagenet_sample
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR10_URL",
+    "SPLITS",
+    "default_data_root",
+    "list_datasets",
+    "load_dataset",
+    "resolve_source",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Splits a name may ask for. ImageNet's test labels are not public, so there "test" = "val".
+SPLITS = ("train", "test", "val")
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+_WNID = re.compile(r"n\d{8}")
+
+AnyDataset = TensorImageDataset | FolderImageDataset
+
+
+def default_data_root() -> Path:
+    """Where datasets live by default: ``$BANDLIMIT_DATA`` or ``~/.cache/bandlimit/data``."""
+    env = os.environ.get("BANDLIMIT_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bandlimit" / "data"
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10 (torchvision's python pickles)
+# --------------------------------------------------------------------------------------------
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that rebuilds numpy arrays and nothing else.
+
+    The CIFAR-10 batches are pickles; a plain ``pickle.load`` would run whatever code a
+    tampered file names, so (like ``torch.load(weights_only=True)``) only the globals a numpy
+    array needs are allowed.
+    """
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy", "uint8"),
+            # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, "latin1").
+            ("_codecs", "encode"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load {module}.{name} from a CIFAR-10 batch: expected numpy arrays "
+                "only; re-download the data with download=True"
+            )
+        if module == "numpy.core.multiarray" and hasattr(np, "_core"):
+            module = "numpy._core.multiarray"  # numpy 2 renamed it; avoids a deprecation warning
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open("rb") as fh:
+        entry = _ArrayUnpickler(fh, encoding="latin1").load()
+    # Python-2 pickles decode keys to str with latin1; accept bytes keys too.
+    entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    labels = entry.get("labels", entry.get("fine_labels"))
+    if "data" not in entry or labels is None:
+        raise ValueError(f"expected a CIFAR-10 batch with 'data' and 'labels', got keys {sorted(entry)}")
+    data = np.asarray(entry["data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path}: expected 'data' of shape (N, 3072), got {data.shape}")
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
+def _cifar_folder(root: Path) -> Path:
+    """``root/cifar-10-batches-py``, or ``root`` itself when it already is that folder."""
+    return root if (root / "batches.meta").is_file() else root / _CIFAR_DIR
+
+
+def _load_cifar10(root: Path | None, split: str, download: bool) -> TensorImageDataset:
+    if split == "val":
+        raise ValueError("split: expected 'train' or 'test' for cifar10, got 'val'")
+    root = default_data_root() if root is None else root
+    folder = _cifar_folder(root)
+    files = [folder / f for f in _CIFAR_FILES[split]]
+    if download and not all(f.is_file() for f in files):
+        from torchvision.datasets import CIFAR10  # lazy: only a real download needs it
+
+        logger.info("downloading CIFAR-10 into %s", root)
+        CIFAR10(str(root), train=split == "train", download=True)
+        folder = _cifar_folder(root)
+        files = [folder / f for f in _CIFAR_FILES[split]]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"CIFAR-10 {split} data not found: expected torchvision's layout in {folder} "
+            f"(missing {', '.join(missing)}). Get it with\n"
+            f'  python -c "from bandlimit.data import load_dataset; '
+            f"load_dataset('cifar10', root='{root}', download=True)\"\n"
+            f"or fetch {CIFAR10_URL} by hand and unpack it into {root} "
+            "(set $BANDLIMIT_DATA to change the default root)."
+        )
+    parts = [_read_cifar_batch(f) for f in files]
+    images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+    labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))
+    classes = list(CIFAR10_CLASSES)
+    meta = folder / "batches.meta"
+    if meta.is_file():
+        with meta.open("rb") as fh:
+            info = _ArrayUnpickler(fh, encoding="latin1").load()
+        names = info.get("label_names", info.get(b"label_names"))
+        if names:
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return TensorImageDataset(images, labels, classes, indices=torch.arange(len(labels)))
+
+
+# --------------------------------------------------------------------------------------------
+# Image folders and ImageNet
+# --------------------------------------------------------------------------------------------
+
+
+def _scan_classes(directory: Path) -> list[tuple[str, list[str]]]:
+    """Sorted ``(class folder, sorted image files)`` pairs; files found recursively."""
+    found = []
+    for entry in sorted(p for p in directory.iterdir() if p.is_dir()):
+        files = []
+        for dirpath, _, names in os.walk(entry, followlinks=True):
+            files.extend(os.path.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
+        found.append((entry.name, sorted(files)))
+    return found
+
+
+def _split_folder(path: Path, split: str) -> Path:
+    """Pick ``path/<split>`` when ``path`` holds split folders, else ``path`` itself."""
+    present = [s for s in SPLITS if (path / s).is_dir()]
+    if not present:
+        return path
+    # "test" and "val" stand in for each other: ImageNet calls its held-out set "val".
+    for candidate in (split, {"test": "val", "val": "test"}.get(split)):
+        if candidate in present:
+            return path / candidate
+    raise ValueError(f"split: expected one of {present} (the split folders in {path}), got {split!r}")
+
+
+def _load_folder(path: Path, split: str) -> FolderImageDataset:
+    if not path.is_dir():
+        raise FileNotFoundError(f"image folder not found: expected a directory at {path}")
+    directory = _split_folder(path, split)
+    scanned = [(name, files) for name, files in _scan_classes(directory) if files]
+    if not scanned:
+        raise FileNotFoundError(
+            f"no images found in {directory}: expected ImageFolder layout "
+            f"{directory}/<class>/<image> with suffixes {', '.join(IMAGE_EXTENSIONS)}"
+        )
+    classes = [name for name, _ in scanned]
+    samples = [(f, label) for label, (_, files) in enumerate(scanned) for f in files]
+    return FolderImageDataset(samples, classes, root=directory)
+
+
+def _load_imagenet(root: Path | None, split: str) -> FolderImageDataset:
+    root = (default_data_root() / "imagenet") if root is None else root
+    split = "val" if split == "test" else split
+    directory = root / split
+    if not directory.is_dir():
+        # Accept root pointing straight at the split folder (its children are wnid folders).
+        has_wnids = root.is_dir() and any(_WNID.fullmatch(p.name) for p in root.iterdir())
+        if not has_wnids:
+            raise FileNotFoundError(
+                f"ImageNet {split} images not found: expected {directory}/<wnid>/<image> "
+                f"(or {root}/<wnid>/<image>). ImageNet cannot be downloaded automatically: get "
+                "ILSVRC2012 from https://image-net.org, arrange the validation set by class "
+                "(one folder per wnid) and pass its parent as root."
+            )
+        directory = root
+    wnids, names = imagenet_classes()
+    index = {w: i for i, w in enumerate(wnids)}
+    scanned = [(w, files) for w, files in _scan_classes(directory) if files]
+    unknown = [w for w, _ in scanned if w not in index]
+    if unknown:
+        raise ValueError(
+            f"expected ImageNet-1k wnid folders (e.g. n01440764) in {directory}, got "
+            f"{unknown[:5]}; for other class folders use load_dataset('folder:{directory}')"
+        )
+    if not scanned:
+        raise FileNotFoundError(f"no images found under {directory}/<wnid>/")
+    # Labels are the standard 0..999 indices even when only some classes are present.
+    samples = [(f, index[w]) for w, files in scanned for f in files]
+    return FolderImageDataset(samples, names, class_ids=wnids, decode=imagenet_eval_transform, root=directory)
+
+
+def _load_npz(path: Path, split: str) -> TensorImageDataset:
+    del split  # an npz holds one set of images
+    if not path.is_file():
+        raise FileNotFoundError(f"npz file not found: expected a file at {path}")
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = [k for k in ("x", "y") if k not in arrays.files]
+        if missing:
+            raise ValueError(
+                f"{path}: expected arrays 'x' (uint8 images N,H,W,C) and 'y' (labels), "
+                f"missing {missing}; found {arrays.files}"
+            )
+        x, y = arrays["x"], arrays["y"]
+        test_index = arrays["test_index"] if "test_index" in arrays.files else None
+        names = arrays["classes"] if "classes" in arrays.files else None
+    if x.dtype != np.uint8:
+        raise TypeError(
+            f"{path}: expected 'x' of dtype uint8, got {x.dtype}; convert [0,1] floats with "
+            "(x * 255).round().astype(np.uint8)"
+        )
+    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"{path}: expected 'x' of shape (N, H, W, C) with C = 1 or 3, got {x.shape}; "
+            "grey images need a channel axis (x[..., None])"
+        )
+    if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{path}: expected 'y' integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
+    if names is not None:
+        classes = [str(c) for c in names.tolist()]
+    else:
+        classes = [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    indices = None if test_index is None else torch.from_numpy(test_index.astype(np.int64))
+    return TensorImageDataset(images, torch.from_numpy(y.astype(np.int64)), classes, indices=indices)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry and entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _no_root(name: str, root: Path | None) -> None:
+    if root is not None:
+        raise ValueError(f"root: expected None for {name!r} (it ships with bandlimit), got {root}")
+
+
+def _sample_split(name: str, split: str) -> None:
+    if split == "train":
+        raise ValueError(f"split: expected 'test' for {name!r} (test images only), got 'train'")
+
+
+def _cifar10_sample(root: Path | None, split: str, download: bool) -> AnyDataset:
+    del download
+    _no_root("cifar10-sample", root)
+    _sample_split("cifar10-sample", split)
+    return load_cifar10_sample()
+
+
+def _imagenet_sample(root: Path | None, split: str, download: bool) -> AnyDataset:
+    del download
+    _no_root("imagenet-sample", root)
+    _sample_split("imagenet-sample", split)
+    return load_imagenet_sample()
+
+
+def _imagenet(root: Path | None, split: str, download: bool) -> AnyDataset:
+    if download:
+        raise ValueError(
+            "download: ImageNet cannot be downloaded automatically (its licence needs a login at "
+            "https://image-net.org); pass download=False and root=<folder with val/>"
+        )
+    return _load_imagenet(root, split)
+
+
+# Plain names -> loader(root, split, download). Prefixed names are handled in resolve_source.
+_LOADERS: dict[str, Callable[[Path | None, str, bool], AnyDataset]] = {
+    "cifar10": _load_cifar10,
+    "imagenet": _imagenet,
+    "cifar10-sample": _cifar10_sample,
+    "imagenet-sample": _imagenet_sample,
+}
+_PREFIXES: dict[str, Callable[[Path, str], AnyDataset]] = {"folder": _load_folder, "npz": _load_npz}
+
+
+def list_datasets() -> list[str]:
+    """Dataset names ``load_dataset`` accepts (prefixed forms shown as ``folder:PATH``)."""
+    return sorted(_LOADERS) + [f"{p}:PATH" for p in _PREFIXES]
+
+
+def resolve_source(name: str, root: str | os.PathLike[str] | None = None) -> tuple[str, Path | None]:
+    """Split a dataset name into its kind and path: ``("folder", Path)``, ``("cifar10", root)``.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: unknown name (the message lists the known ones).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a dataset name string, got {type(name).__name__}")
+    root_path = None if root is None else Path(root).expanduser()
+    kind, sep, rest = name.partition(":")
+    if sep and kind in _PREFIXES:
+        if not rest:
+            raise ValueError(f"name: expected a path after '{kind}:', got {name!r}")
+        if root_path is not None:
+            raise ValueError(f"root: expected None with {kind}:PATH (the path is in the name), got {root}")
+        return kind, Path(rest).expanduser()
+    if name in _LOADERS:
+        return name, root_path
+    hint = ""
+    if Path(name).expanduser().exists():
+        hint = f"; to load this path use 'folder:{name}' or 'npz:{name}'"
+    raise ValueError(f"name: expected one of {list_datasets()}, got {name!r}{hint}")
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike[str] | None = None,
+    split: str = "test",
+    *,
+    download: bool = False,
+    transform: Transform | None = None,
+    n: int | None = None,
+) -> AnyDataset:
+    """Load a dataset of ``(image float32 (C, H, W) in [0, 1], int label)``.
+
+    Args:
+        name: ``cifar10``, ``imagenet``, ``folder:PATH``, ``npz:PATH``, ``cifar10-sample`` or
+            ``imagenet-sample`` (see the module docstring).
+        root: Data folder for ``cifar10`` / ``imagenet``; default ``$BANDLIMIT_DATA`` or
+            ``~/.cache/bandlimit/data`` (``imagenet`` looks in ``<default>/imagenet``).
+        split: ``"train"``, ``"test"`` or ``"val"``. ImageNet's ``"test"`` means its validation
+            set; a folder with ``train/`` and ``test/`` (or ``val/``) subfolders uses the one named.
+        download: Fetch CIFAR-10 into ``root`` if it is missing (the only downloadable one).
+        transform: Callable applied to each float ``(C, H, W)`` image after decoding (and after
+            ImageNet's standard resize 256 / centre crop 224).
+        n: Keep ``n`` samples: the first ``n`` in official order where it is known (CIFAR-10,
+            npz files in file order, ImageNet validation file names); for other image folders
+            ``n`` spread round-robin over the classes.
+
+    Returns:
+        A ``TensorImageDataset`` (in-memory uint8) or ``FolderImageDataset`` (decoded per item),
+        both with ``classes`` and ``indices``.
+
+    Raises:
+        ValueError: unknown name, bad split, bad ``n`` or malformed files.
+        FileNotFoundError: the data is not there (the message names the folder and how to get it).
+    """
+    kind, path = resolve_source(name, root)
+    check_choice(split, "split", SPLITS)
+    if not isinstance(download, bool):
+        raise TypeError(f"download: expected True or False, got {download!r}")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform: expected a callable on (C, H, W) tensors, got {transform!r}")
+    if n is not None:
+        check_positive_int(n, "n")
+    if kind in _PREFIXES:
+        if download:
+            raise ValueError(f"download: expected False for {kind}:PATH (local files), got True")
+        dataset = _PREFIXES[kind](path, split)
+    else:
+        dataset = _LOADERS[kind](path, split, download)
+    if n is not None:
+        if n > len(dataset):
+            raise ValueError(f"n: expected at most {len(dataset)} (the size of {name!r}), got {n}")
+        if isinstance(dataset, FolderImageDataset):
+            dataset = dataset.subset(dataset.first_n_positions(n))
+        else:
+            dataset = dataset.subset(range(n))
+    dataset.transform = transform
+    return dataset
