@@ -350,3 +350,17 @@ def test_with_library_attacks(model, data):
     for key in g.attacks:
         assert bool((res.samples.robust[g.key] <= (res.samples.pred[key] == res.samples.label)).all())
     assert res.robust_accuracy["linf/0.05"] <= min(s.robust_accuracy for s in res.attacks[:2])
+
+
+@pytest.mark.parametrize("n", [None, 10, 23, 30])
+def test_batches_independent_of_source_batching(n):
+    from bandlimit.evaluation._common import batches
+
+    x, y = torch.rand(23, 1, 2, 2), torch.arange(23)
+    ds = torch.utils.data.TensorDataset(x, y)
+    for source in [(x, y), ds, torch.utils.data.DataLoader(ds, batch_size=7)]:
+        out = list(batches(source, batch_size=5, device=torch.device("cpu"), n=n))
+        size = min(23, n or 23)
+        assert torch.equal(torch.cat([b[2] for b in out]), torch.arange(size))
+        assert [b[0] for b in out] == list(range(0, size, 5))
+        assert all(b[1].shape[0] == 5 for b in out[:-1])

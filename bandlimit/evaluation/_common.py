@@ -123,30 +123,10 @@ def _take(data: Any, batch_size: int, device: torch.device) -> Iterator[tuple[Te
             )
         yield x, y
         return
-    try:
-        from bandlimit.data import iterate_batches
-    except ImportError:
-        # Fallback while bandlimit.data.iterate_batches is unavailable: a Dataset of
-        # (image, label) items or any iterable of (x, y) batches (a DataLoader).
-        yield from _fallback_batches(data, batch_size)
-        return
+    # Imported here: bandlimit.data pulls in image decoding, which analyses on tensors skip.
+    from bandlimit.data import iterate_batches
+
     yield from iterate_batches(data, batch_size, device)
-
-
-def _fallback_batches(data: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-    if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-        for start in range(0, len(data), batch_size):
-            items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
-            xs = torch.stack([torch.as_tensor(item[0]) for item in items])
-            yield xs, torch.as_tensor([int(item[1]) for item in items])
-        return
-    if not hasattr(data, "__iter__"):
-        raise TypeError(
-            f"data: expected a Dataset, a DataLoader or an (x, y) pair of tensors, got {type(data).__name__}"
-        )
-    for item in data:
-        x, y = item[0], item[1]
-        yield torch.as_tensor(x), torch.as_tensor(y)
 
 
 def batches(
@@ -170,21 +150,28 @@ def batches(
     buf_y: list[Tensor] = []
     held = 0
     for x, y in _take(data, batch_size, device):
-        if start + held >= limit:
-            break
         if x.dim() == 3:
             x, y = x.unsqueeze(0), torch.as_tensor(y).reshape(1)
         y = torch.as_tensor(y)
-        keep = int(min(x.shape[0], limit - start - held))
-        buf_x.append(x[:keep])
-        buf_y.append(y[:keep])
-        held += keep
-        while held >= batch_size:
-            cat_x, cat_y = torch.cat(buf_x), torch.cat(buf_y)
-            yield start, *_checked(cat_x[:batch_size], cat_y[:batch_size], device)
-            start += batch_size
-            buf_x, buf_y = [cat_x[batch_size:]], [cat_y[batch_size:]]
-            held -= batch_size
+        size = int(min(x.shape[0], limit - start - held))
+        pos = 0
+        while pos < size:
+            if not buf_x and size - pos >= batch_size:  # whole batch: a view, no copy
+                yield start, *_checked(x[pos : pos + batch_size], y[pos : pos + batch_size], device)
+                start += batch_size
+                pos += batch_size
+                continue
+            take = min(batch_size - held, size - pos)
+            buf_x.append(x[pos : pos + take])
+            buf_y.append(y[pos : pos + take])
+            held += take
+            pos += take
+            if held == batch_size:
+                yield start, *_checked(torch.cat(buf_x), torch.cat(buf_y), device)
+                start += batch_size
+                buf_x, buf_y, held = [], [], 0
+        if start + held >= limit:
+            break
     if held:
         yield start, *_checked(torch.cat(buf_x), torch.cat(buf_y), device)
 

@@ -17,6 +17,7 @@ clips them to [0, 1] first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,9 +47,14 @@ def default_bandwidths(size: int) -> list[float]:
     return [float(b) for b in range(1, size, 2)] + [float(size)]
 
 
-def default_radii(size: int) -> list[float]:
-    """Radii ``size/8, 2·size/8, ..., 7·size/8`` (4, 8, ..., 28 on 32×32, as Wang et al.)."""
-    return [size * k / 8 for k in range(1, 8)]
+def default_radii(h: int, w: int) -> list[float]:
+    """Radii ``k·min(h, w)/8``, k = 1..7, up to the largest useful radius.
+
+    Wang et al. use 4, 8, ..., 28 on 32×32; radii above ``hypot(h//2, w//2) + 1`` keep every
+    frequency and :func:`bandlimit.spectral.lowpass` rejects them, so 32×32 gets 4, ..., 20.
+    """
+    limit = math.hypot(h // 2, w // 2) + 1.0
+    return [r for r in (min(h, w) * k / 8 for k in range(1, 8)) if r <= limit]
 
 
 def split_components(x: Tensor, radius: float, *, rescale: bool = False) -> tuple[Tensor, Tensor]:
@@ -99,7 +105,7 @@ def filtered_accuracy(
         data: A Dataset, a DataLoader or an ``(x, y)`` pair of tensors.
         bandwidths: Bandwidth sweep (default :func:`default_bandwidths` of ``max(H, W)``);
             an empty list skips it.
-        radii: Radius sweep (default :func:`default_radii` of ``min(H, W)``); an empty list
+        radii: Radius sweep (default :func:`default_radii`); an empty list
             skips it.
         shape: Low-pass shape for the bandwidth sweep (``"square"`` as Yin et al., or
             ``"disc"``, ``"gaussian"``, ``"butterworth"`` with radius ``B / 2``).
@@ -136,7 +142,7 @@ def filtered_accuracy(
             h, w = x.shape[-2:]
             if bws is None or rads is None:
                 bws = _sweep(bandwidths, "bandwidths", default_bandwidths(max(h, w)))
-                rads = _sweep(radii, "radii", default_radii(min(h, w)))
+                rads = _sweep(radii, "radii", default_radii(h, w))
                 counts = {
                     k: torch.zeros(len(v), dtype=torch.long)
                     for k, v in (("lowpass", bws), ("highpass", bws), ("low", rads), ("high", rads))
