@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +43,9 @@ _RESERVED = frozenset({"format", "version", "state_dict", "meta"})
 # Containers external projects put their weights under, tried in this order.
 _STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "state")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-_SAFE_SCALARS = (str, int, float, bool, bytes, type(None), torch.dtype, torch.device, torch.Size)
+# Exact types: subclasses (torch's TorchVersion str, IntEnum, numpy scalars) are pickled by
+# class name and refused by weights_only loading.
+_SAFE_SCALARS = frozenset({str, int, float, bool, bytes, type(None), torch.dtype, torch.device, torch.Size})
 
 
 # --------------------------------------------------------------------------- helpers
@@ -83,15 +86,15 @@ def _model_meta(model: nn.Module) -> dict[str, Any]:
 
 def _check_serialisable(obj: Any, where: str) -> None:
     """Refuse values that ``torch.load(weights_only=True)`` would not read back."""
-    if isinstance(obj, Tensor) or isinstance(obj, _SAFE_SCALARS):
+    if isinstance(obj, Tensor) or type(obj) in _SAFE_SCALARS:
         return
-    if isinstance(obj, Mapping):
+    if type(obj) in (dict, OrderedDict):
         for key, value in obj.items():
             if not isinstance(key, (str, int)):
                 raise TypeError(f"{where}: expected str or int keys, got {type(key).__name__} key {key!r}")
             _check_serialisable(value, f"{where}[{key!r}]")
         return
-    if isinstance(obj, (list, tuple)):
+    if type(obj) in (list, tuple):
         for i, value in enumerate(obj):
             _check_serialisable(value, f"{where}[{i}]")
         return
@@ -187,7 +190,7 @@ def save_checkpoint(
         **_model_meta(net),
         **dict(metadata or {}),
         "bandlimit_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a str subclass weights_only would refuse
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
