@@ -4,6 +4,7 @@ tensor helpers, the device-resident dataset and the decode-once tensor cache."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import pickle
 import tarfile
@@ -339,6 +340,13 @@ class TestSamples:
         assert ds.targets[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]  # official first labels
         assert torch.bincount(ds.targets, minlength=10).min() >= 40  # every class present
         assert load_dataset("cifar10-sample", n=20).indices.tolist() == list(range(20))
+
+    def test_cifar10_sample_pixels_are_pinned(self) -> None:
+        # SHA-256 of the decoded uint8 (600, 3, 32, 32) tensor; equal to the official lossless
+        # test images (checked against the source by test_cifar10_sample_equals_lossless_source).
+        images = load_dataset("cifar10-sample").images
+        digest = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+        assert digest == "514362fc2da3e701298b89c3277c83df0917aac942cb3ea00bcdb986235773cb"
 
     def test_imagenet_sample(self) -> None:
         ds = load_dataset("imagenet-sample", split="val")

@@ -159,7 +159,11 @@ def _batch_from_loader(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def iterate_batches(
-    data: Any, batch_size: int, device: torch.device | str | None = None
+    data: Any,
+    batch_size: int,
+    device: torch.device | str | None = None,
+    *,
+    num_workers: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x float32 (B, C, H, W) in [0, 1], y int64 (B,))`` batches in dataset order.
 
@@ -168,11 +172,13 @@ def iterate_batches(
             ``(x, y)`` tensor pair.
         batch_size: Maximum images per batch.
         device: Where the batches go; default: where the data already is.
+        num_workers: Decoding processes for a Dataset that decodes per item (image folders).
 
     Raises:
         TypeError: ``data`` is none of the accepted kinds.
     """
     check_positive_int(batch_size, "batch_size")
+    check_positive_int(num_workers, "num_workers", minimum=0)
     target = torch.device(device) if device is not None else None
     storage = _tensor_storage(data)
     if storage is not None:
@@ -188,7 +194,7 @@ def iterate_batches(
     if isinstance(data, DataLoader):
         loader = data
     elif isinstance(data, Dataset):
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+        loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     else:
         raise TypeError(
             f"data: expected a Dataset, a DataLoader or an (x, y) pair of tensors, got {type(data).__name__}"
