@@ -1,0 +1,375 @@
+"""Projected gradient descent (Madry et al. 2018) for every threat model, and FGSM as its one-step case.
+
+One loop serves the L∞ ball, the L2 ball and band-limited versions of both: the geometry lives
+in a constraint object (:mod:`attacks.constraints`) with ``step`` / ``project`` /
+``random_init``. The loop adds what a trustworthy evaluation needs: random restarts that keep
+each sample's worst case, targeted attacks, cross-entropy or CW-margin losses, per-sample
+early stopping, expectation over transformation (EOT) for randomised models and optional
+bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from attacks._losses import LOSSES, attack_loss, is_success
+from attacks.base import NORMS, Attack, AttackResult, ThreatModel
+from attacks.constraints import BAND_SPACES, Constraint, make_constraint
+from bandlimit._checks import check_choice, check_nonnegative, check_positive, check_positive_int
+
+__all__ = ["FGSM", "PGD"]
+
+#: Madry et al.'s rule of thumb: a step of 2.5 * eps / steps lets the iterate cross the ball.
+DEFAULT_REL_STEPSIZE_NUMERATOR = 2.5
+
+# How often (in steps) samples that became adversarial are dropped from the working batch.
+# Dropping them needs a host sync; that is free on the CPU but stalls the GPU queue, where
+# finished samples are frozen with a mask every step and compacted only every few steps.
+_COMPACT_EVERY = {"cpu": 1}
+_COMPACT_EVERY_DEFAULT = 4
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+def _rows(mask: Tensor) -> Tensor:
+    return mask.view(-1, 1, 1, 1)
+
+
+class PGD(Attack):
+    """Projected gradient descent (Madry et al., ICLR 2018, arXiv 1706.06083).
+
+    Each step moves the perturbation along the steepest-ascent direction of the loss in the
+    threat model's norm (the gradient's sign for L∞, the normalised gradient for L2) and
+    projects it back onto the feasible set: the eps-ball, the [0, 1] box and, with ``band``,
+    a DCT or Fourier frequency band (Sharma et al. 2019; Guo et al. 2019), so the returned
+    perturbation carries no energy outside the band.
+
+    Distance measure: L∞ or L2 over the whole image, in [0, 1] pixel units.
+
+    Args:
+        eps: Radius of the ball (>= 0).
+        norm: ``"linf"`` or ``"l2"``.
+        steps: Number of gradient steps (>= 1).
+        rel_stepsize: Step size as a fraction of ``eps``; default ``2.5 / steps`` (Madry et al.).
+        abs_stepsize: Absolute step size; if given, it takes precedence over ``rel_stepsize``.
+        random_start: Start the first restart from a uniform random point of the ball (later
+            restarts always start at random).
+        restarts: Number of runs; each sample keeps its worst case (a success if any run
+            succeeded, else the run with the highest loss).
+        loss: ``"ce"`` (cross-entropy) or ``"cw"`` (Carlini-Wagner logit margin).
+        early_stop: Stop updating samples as soon as they are adversarial (and skip samples the
+            model already gets wrong). Results stay valid; it only saves work.
+        eot_samples: Forward/backward passes averaged per step (expectation over
+            transformation): the adaptive attack on randomised models. The restart selection
+            uses the same average.
+        band: None, ``"low"``, ``"mid"``, ``"high"``, ``"all"`` or a 0/1 mask ``(H, W)``:
+            confine the perturbation to this frequency band.
+        band_space: ``"dct"`` or ``"fourier"``: the transform whose coefficients ``band`` selects.
+        band_low: Upper edge of the low band, as a fraction of the Nyquist frequency.
+        band_high: Lower edge of the high band, as a fraction of the Nyquist frequency.
+        amp: Run the model under bf16 autocast (on the images' device type); the loss,
+            gradient and perturbation stay in the images' dtype.
+
+    Shape:
+        x: ``(N, C, H, W)`` in [0, 1]; y and targets: ``(N,)`` int64. Returns ``x_adv`` like x.
+
+    Raises:
+        TypeError: an argument has the wrong type.
+        ValueError: eps < 0 or NaN, steps/restarts/eot_samples < 1, non-positive step sizes,
+            unknown norm, loss, band or band space.
+
+    Example:
+        >>> attack = PGD(eps=8 / 255, steps=10)
+        >>> x_adv = attack(model, x, y)  # doctest: +SKIP
+        >>> x_tgt = attack.replace(restarts=5)(model, x, y, targets=t)  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "pgd"
+    uses_gradients: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        eps: float,
+        norm: str = "linf",
+        steps: int = 10,
+        rel_stepsize: float | None = None,
+        abs_stepsize: float | None = None,
+        random_start: bool = True,
+        restarts: int = 1,
+        loss: str = "ce",
+        early_stop: bool = True,
+        eot_samples: int = 1,
+        band: str | Tensor | None = None,
+        band_space: str = "dct",
+        band_low: float = 0.25,
+        band_high: float = 0.5,
+        amp: bool = False,
+    ) -> None:
+        eps = check_nonnegative(eps, "eps")
+        norm = check_choice(norm, "norm", NORMS)
+        steps = check_positive_int(steps, "steps")
+        if rel_stepsize is not None:
+            rel_stepsize = check_positive(rel_stepsize, "rel_stepsize")
+        if abs_stepsize is not None:
+            abs_stepsize = check_positive(abs_stepsize, "abs_stepsize")
+        random_start = _check_bool(random_start, "random_start")
+        restarts = check_positive_int(restarts, "restarts")
+        loss = check_choice(loss, "loss", LOSSES)
+        early_stop = _check_bool(early_stop, "early_stop")
+        eot_samples = check_positive_int(eot_samples, "eot_samples")
+        band_space = check_choice(band_space, "band_space", BAND_SPACES)
+        amp = _check_bool(amp, "amp")
+        self._constraint = make_constraint(norm, eps, band=band, space=band_space, low=band_low, high=band_high)
+        rel = rel_stepsize if rel_stepsize is not None else DEFAULT_REL_STEPSIZE_NUMERATOR / steps
+        self._step_size = abs_stepsize if abs_stepsize is not None else rel * eps
+        self._steps, self._restarts, self._loss = steps, restarts, loss
+        self._random_start, self._early_stop, self._eot, self._amp = random_start, early_stop, eot_samples, amp
+        # rel_stepsize stays None in the config when defaulted, so replace(steps=...) rescales it.
+        super().__init__(
+            eps=eps,
+            norm=norm,
+            steps=steps,
+            rel_stepsize=rel_stepsize,
+            abs_stepsize=abs_stepsize,
+            random_start=random_start,
+            restarts=restarts,
+            loss=loss,
+            early_stop=early_stop,
+            eot_samples=eot_samples,
+            band=band,
+            band_space=band_space,
+            band_low=band_low,
+            band_high=band_high,
+            amp=amp,
+        )
+
+    @property
+    def threat(self) -> ThreatModel:
+        """The ball every returned perturbation lies in (a band only shrinks the set)."""
+        return ThreatModel(self._constraint.norm, self._constraint.eps)
+
+    @property
+    def randomized(self) -> bool:
+        """True when the attack draws random numbers (random start or several restarts)."""
+        return self._random_start or self._restarts > 1
+
+    @property
+    def constraint(self) -> Constraint:
+        """The feasible set (ball, box and optional band) the loop projects onto."""
+        return self._constraint
+
+    @property
+    def step_size(self) -> float:
+        """The resolved absolute step size."""
+        return self._step_size
+
+    # ------------------------------------------------------------------------ algorithm
+    def _run(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        *,
+        targets: Tensor | None,
+        generator: torch.Generator | None,
+        clean_logits: Tensor,
+    ) -> AttackResult:
+        self._constraint.check_input(x)
+        targeted = targets is not None
+        labels = targets if targets is not None else y
+        n = x.shape[0]
+        best = torch.zeros_like(x)
+        if self._early_stop:
+            # Samples that are already adversarial keep delta = 0 and cost nothing more.
+            best_success = is_success(clean_logits, labels, targeted=targeted)
+        else:
+            best_success = torch.zeros(n, dtype=torch.bool, device=x.device)
+        best_loss = torch.full((n,), float("-inf"), device=x.device)
+        for restart in range(self._restarts):
+            if self._early_stop:
+                todo = (~best_success).nonzero().squeeze(1)  # one host sync per restart
+                if todo.numel() == 0:
+                    break
+            else:
+                todo = torch.arange(n, device=x.device)
+            full = todo.numel() == n
+            xs, ls = (x, labels) if full else (x[todo], labels[todo])
+            delta, success = self._descend(model, xs, ls, targeted, generator, self._random_start or restart > 0)
+            if self._restarts == 1:
+                best[todo] = delta
+                break
+            loss, final_success = self._evaluate(model, xs, delta, ls, targeted)
+            success = success | final_success
+            old_success, old_loss = best_success[todo], best_loss[todo]
+            better = (success & ~old_success) | ((success == old_success) & (loss > old_loss))
+            chosen = todo[better]
+            best[chosen] = delta[better]
+            best_loss[chosen] = loss[better]
+            best_success[chosen] = success[better]
+        return AttackResult(x_adv=(x + best).clamp_(0.0, 1.0))
+
+    def _autocast(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
+        if not self._amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
+
+    def _gradient(
+        self, model: nn.Module, x: Tensor, delta: Tensor, labels: Tensor, targeted: bool
+    ) -> tuple[Tensor, Tensor]:
+        """Input gradient of the loss and the logits, both averaged over ``eot_samples`` passes."""
+        grad: Tensor | None = None
+        logits_sum: Tensor | None = None
+        for _ in range(self._eot):
+            d = delta.detach().requires_grad_(True)
+            with self._autocast(x):
+                logits = model(x + d)
+            loss = attack_loss(self._loss, logits, labels, targeted=targeted)
+            (g,) = torch.autograd.grad(loss.sum(), d)
+            logits = logits.detach().float()
+            grad = g if grad is None else grad + g
+            logits_sum = logits if logits_sum is None else logits_sum + logits
+        assert grad is not None and logits_sum is not None  # eot_samples >= 1
+        if self._eot > 1:
+            grad, logits_sum = grad / self._eot, logits_sum / self._eot
+        return grad, logits_sum
+
+    @torch.no_grad()
+    def _evaluate(
+        self, model: nn.Module, x: Tensor, delta: Tensor, labels: Tensor, targeted: bool
+    ) -> tuple[Tensor, Tensor]:
+        """EOT-averaged loss and success of a finished run, for restart selection."""
+        loss_sum = torch.zeros(x.shape[0], device=x.device)
+        logits_sum = torch.zeros((), device=x.device)
+        for _ in range(self._eot):
+            with self._autocast(x):
+                logits = model(x + delta).float()
+            loss_sum += attack_loss(self._loss, logits, labels, targeted=targeted)
+            logits_sum = logits_sum + logits
+        return loss_sum / self._eot, is_success(logits_sum, labels, targeted=targeted)
+
+    def _descend(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        labels: Tensor,
+        targeted: bool,
+        generator: torch.Generator | None,
+        random_start: bool,
+    ) -> tuple[Tensor, Tensor]:
+        """One PGD run from a (random) start. Returns the perturbations and a success flag per sample.
+
+        The loop steps an optimiser state ``z`` and evaluates the model at the feasible point
+        ``project(z)``; for plain balls the state is the feasible point itself.
+        """
+        c, size = self._constraint, self._step_size
+
+        def point(z: Tensor, xs: Tensor) -> Tensor:
+            return z if c.exact_iterates else c.project(z, xs)
+
+        z = c.random_state(x, generator) if random_start else torch.zeros_like(x)
+        n = x.shape[0]
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        if not self._early_stop:
+            for _ in range(self._steps):
+                grad, _ = self._gradient(model, x, point(z, x), labels, targeted)
+                z = c.iterate(c.step(z, grad, size), x)
+            return c.finish(z, x), found
+        out = z.clone()
+        ids = torch.arange(n, device=x.device)  # positions of the working batch in `out`
+        xa, la, za = x, labels, z
+        frozen = torch.zeros(n, dtype=torch.bool, device=x.device)
+        every = _COMPACT_EVERY.get(x.device.type, _COMPACT_EVERY_DEFAULT)
+        for k in range(self._steps):
+            grad, logits = self._gradient(model, xa, point(za, xa), la, targeted)
+            # A state whose point fools the model is kept as it is (sticky, for randomised models too).
+            frozen = frozen | is_success(logits, la, targeted=targeted)
+            za = torch.where(_rows(frozen), za, c.iterate(c.step(za, grad, size), xa))
+            if (k + 1) % every == 0 and k + 1 < self._steps and bool(frozen.any()):
+                done_ids = ids[frozen]
+                out[done_ids] = za[frozen]
+                found[done_ids] = True
+                keep = ~frozen
+                ids, xa, la, za = ids[keep], xa[keep], la[keep], za[keep]
+                frozen = frozen[keep]
+                if ids.numel() == 0:
+                    return point(out, x), found
+        out[ids] = za
+        found[ids] = frozen
+        if c.exact_iterates:
+            return out, found
+        # Frozen states return exactly the point that was seen to fool the model; the others
+        # get the constraint's more thorough finish.
+        return torch.where(_rows(found), c.project(out, x), c.finish(out, x)), found
+
+
+class FGSM(PGD):
+    """Fast gradient sign method (Goodfellow et al., ICLR 2015): one PGD step of size eps.
+
+    With ``random_start=True`` it is FGSM-RS (Wong et al., ICLR 2020), whose default step is
+    1.25 * eps from a uniform random start. In L2 the step is the normalised gradient (FGM).
+
+    Args:
+        eps: Radius of the ball (>= 0).
+        norm: ``"linf"`` or ``"l2"``.
+        rel_stepsize: Step as a fraction of eps; default 1.0 (1.25 with a random start).
+        abs_stepsize: Absolute step size; takes precedence over ``rel_stepsize``.
+        random_start: Start from a uniform random point of the ball.
+        loss: ``"ce"`` or ``"cw"``.
+        early_stop: Skip samples the model already gets wrong.
+        eot_samples: Gradient passes averaged for randomised models.
+        band: Optional frequency band (see :class:`PGD`).
+        band_space: ``"dct"`` or ``"fourier"``.
+        band_low: Low-band edge (fraction of Nyquist).
+        band_high: High-band edge (fraction of Nyquist).
+        amp: bf16 autocast for the model.
+    """
+
+    name: ClassVar[str] = "fgsm"
+
+    def __init__(
+        self,
+        *,
+        eps: float,
+        norm: str = "linf",
+        rel_stepsize: float | None = None,
+        abs_stepsize: float | None = None,
+        random_start: bool = False,
+        loss: str = "ce",
+        early_stop: bool = True,
+        eot_samples: int = 1,
+        band: str | Tensor | None = None,
+        band_space: str = "dct",
+        band_low: float = 0.25,
+        band_high: float = 0.5,
+        amp: bool = False,
+    ) -> None:
+        own = dict(
+            eps=eps,
+            norm=norm,
+            rel_stepsize=rel_stepsize,
+            abs_stepsize=abs_stepsize,
+            random_start=random_start,
+            loss=loss,
+            early_stop=early_stop,
+            eot_samples=eot_samples,
+            band=band,
+            band_space=band_space,
+            band_low=band_low,
+            band_high=band_high,
+            amp=amp,
+        )
+        rel = rel_stepsize
+        if rel is None and isinstance(random_start, bool):
+            rel = 1.25 if random_start else 1.0
+        super().__init__(steps=1, restarts=1, **{**own, "rel_stepsize": rel})
+        # replace() rebuilds from FGSM's own keyword arguments, not PGD's.
+        Attack.__init__(self, **{**own, "eps": self._constraint.eps})
