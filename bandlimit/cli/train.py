@@ -204,7 +204,10 @@ def run(args: argparse.Namespace) -> int:
     result = train(model, train_set, recipe, config, test_data=test_set, metadata=metadata)
 
     from bandlimit.cli import console
+    from bandlimit.training import dist_info
 
+    if not dist_info().is_main:  # under torchrun only rank 0 reports
+        return 0
     final = result.final
     line = f"[bold green]done[/] {len(result.history)} epochs, train acc {final.get('train_acc', float('nan')):.4f}"
     if "test_acc" in final:

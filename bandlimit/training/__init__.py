@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from bandlimit.training.augment import augment_batch, random_crop, random_flip
 from bandlimit.training.config import SCHEDULES, TrainConfig, learning_rate
+from bandlimit.training.distributed import DistInfo, dist_info
 from bandlimit.training.loop import Recipe, TrainResult, evaluate_accuracy, resolve_device, train
 from bandlimit.training.state import read_training_state
 
 __all__ = [
     "SCHEDULES",
+    "DistInfo",
     "Recipe",
     "TrainConfig",
     "TrainResult",
     "augment_batch",
+    "dist_info",
     "evaluate_accuracy",
     "learning_rate",
     "random_crop",

@@ -17,7 +17,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["DistInfo", "all_gather_objects", "all_reduce_sum", "dist_info", "setup", "shard_indices"]
+__all__ = [
+    "DistInfo",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "broadcast_buffers",
+    "dist_info",
+    "setup",
+    "shard_indices",
+]
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,18 @@ def all_reduce_sum(values: Tensor, info: DistInfo) -> Tensor:
         values = values.clone()
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
+
+
+def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts buffers at the start of each forward, so after the last step of an epoch
+    every rank holds statistics updated by its own shard only; syncing them before the
+    evaluation and the checkpoint makes all ranks evaluate and save the same model.
+    """
+    if info.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
 
 
 def all_gather_objects(obj: object, info: DistInfo) -> list[object]:

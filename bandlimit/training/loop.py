@@ -35,6 +35,7 @@ from bandlimit.training.distributed import (
     DistInfo,
     all_gather_objects,
     all_reduce_sum,
+    broadcast_buffers,
     setup,
     shard_indices,
 )
@@ -374,6 +375,7 @@ def train(
                 gens=(shuffle_gen, aug_gen, recipe_gen),
                 progress=progress,
             )
+            broadcast_buffers(model, info)
             last = epoch + 1 == config.epochs
             if test is not None and ((epoch + 1) % config.eval_every == 0 or last):
                 record["test_acc"] = evaluate_accuracy(
@@ -385,7 +387,8 @@ def train(
                     info=info,
                 )
             history.append(record)
-            logger.info("epoch %d/%d %s", epoch + 1, config.epochs, _fmt(record))
+            if info.is_main:
+                logger.info("epoch %d/%d %s", epoch + 1, config.epochs, _fmt(record))
             improved = record.get("test_acc", -math.inf) > best_acc
             best_acc = max(best_acc, record.get("test_acc", -math.inf))
             # Every rank takes part in the gather; only rank 0 writes.
