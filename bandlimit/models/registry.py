@@ -116,14 +116,14 @@ def register_resolver(prefix: str, resolver: Callable[[str], ModelEntry | None])
     _RESOLVERS[prefix] = resolver
 
 
-def _unknown(name: str, hint: str = "") -> ValueError:
+def _unknown(name: str) -> ValueError:
     known = sorted(_REGISTRY)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    did_you_mean = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    did_you_mean = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "."
     prefixes = ", ".join(f"'{p}<name>'" for p in sorted(_RESOLVERS))
     extra = f" Also accepted: {prefixes}." if prefixes else ""
     return ValueError(
-        f"unknown model {name!r}{did_you_mean}{hint} Known models: {', '.join(known)}.{extra} "
+        f"unknown model {name!r}{did_you_mean} Known models: {', '.join(known)}.{extra} "
         "List them with bandlimit.models.list_models() or `bandlimit models`."
     )
 
