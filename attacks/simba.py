@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
@@ -223,9 +224,9 @@ class SimBA(Attack):
             delta = delta.clamp(-self.linf_bound, self.linf_bound)
         return (x + delta).clamp(0.0, 1.0)
 
-    def _probe(self, model: nn.Module, x: Tensor, delta: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
-        """Probability of ``label`` and predicted class for the candidates ``x + delta``."""
-        logits = model(self._apply(x, delta))
+    def _probe(self, model: nn.Module, images: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
+        """Probability of ``label`` and predicted class for candidate images."""
+        logits = model(images)
         probs = torch.softmax(logits, dim=1, dtype=torch.promote_types(logits.dtype, torch.float32))
         return probs.gather(1, label.unsqueeze(1)).squeeze(1), logits.argmax(dim=1)
 
@@ -254,44 +255,77 @@ class SimBA(Attack):
         probs = torch.softmax(clean_logits, dim=1, dtype=torch.promote_types(clean_logits.dtype, torch.float32))
         prev = probs.gather(1, label.unsqueeze(1)).squeeze(1)
         pred = clean_logits.argmax(dim=1)
-        done = succeeded(pred)
-        delta = torch.zeros_like(x)  # pixel-space perturbation = Q(coefficients), before any clamp
+        x_cur = x.clone()  # adversarial images (full batch), written back when an image stops
         queries = torch.zeros(n, dtype=torch.int64, device=x.device)
         accepted = torch.zeros(n, dtype=torch.int64, device=x.device)
-        iterations = 0
 
+        # State of the still-active images only, compacted whenever some stop: per iteration the
+        # work is a few dense passes over the active images (no scattered indexing into the
+        # full batch, which dominates on CPU).
+        act = torch.nonzero(~succeeded(pred)).squeeze(1)
+        state = _ActiveState(
+            x=x.index_select(0, act),
+            cur=x.index_select(0, act),
+            delta=torch.zeros_like(x.index_select(0, act)),  # pixel-space Q(coefficients), before clamps
+            label=label.index_select(0, act),
+            prev=prev.index_select(0, act),
+            pred=pred.index_select(0, act),
+            queries=torch.zeros_like(act),
+            accepted=torch.zeros_like(act),
+        )
+        iterations = 0
         for ch, u, v in coords:
-            idx = torch.nonzero(~done & (queries < self.max_queries)).squeeze(1)
-            if idx.numel() == 0:
+            if act.numel() == 0:
                 break
             iterations += 1
             step = self.eps * self._basis_image(u, v, h, w, x)
-            x_act, lab_act, prev_act = x[idx], label[idx], prev[idx]
+            x_ch = state.x[:, ch]
 
-            # First probe: -eps on the coordinate, for every active image.
-            cand = delta[idx]
-            cand[:, ch] -= step
-            p_left, pred_left = self._probe(model, x_act, cand, lab_act)
-            queries[idx] += 1
-            better = p_left > prev_act if targeted else p_left < prev_act
-            self._accept(idx[better], cand[better], p_left[better], pred_left[better], delta, prev, pred, accepted)
+            # First probe: -eps on the coordinate, for every active image. A step changes one
+            # channel only, so the candidate is the current image with that channel rebuilt.
+            # The candidates are built in place in ``state.cur`` (saving a copy of every image) and
+            # the channel is restored where the probe is rejected.
+            d_left = state.delta[:, ch] - step
+            saved = state.cur[:, ch].clone()
+            state.cur[:, ch] = self._apply(x_ch, d_left)
+            p_left, pred_left = self._probe(model, state.cur, state.label)
+            state.queries += 1
+            better = p_left > state.prev if targeted else p_left < state.prev
+            keep = better[:, None, None]
+            state.delta[:, ch] = torch.where(keep, d_left, state.delta[:, ch])
+            state.cur[:, ch] = torch.where(keep, state.cur[:, ch], saved)
+            state.prev = torch.where(better, p_left.to(state.prev.dtype), state.prev)
+            state.pred = torch.where(better, pred_left, state.pred)
+            state.accepted += better.to(torch.int64)
 
-            # Second probe: +eps, only for rejected images with budget left.
-            retry = ~better & (queries[idx] < self.max_queries)
-            ridx = idx[retry]
-            if ridx.numel() > 0:
-                cand = delta[ridx]
-                cand[:, ch] += step
-                p_right, pred_right = self._probe(model, x_act[retry], cand, lab_act[retry])
-                queries[ridx] += 1
-                prev_r = prev_act[retry]
+            # Second probe: +eps, only for rejected images with budget left (their delta and
+            # current image are unchanged by the first probe).
+            retry = torch.nonzero(~better & (state.queries < self.max_queries)).squeeze(1)
+            if retry.numel() > 0:
+                cand = state.cur.index_select(0, retry)
+                d_right = state.delta[:, ch].index_select(0, retry) + step
+                cand[:, ch] = self._apply(x_ch.index_select(0, retry), d_right)
+                p_right, pred_right = self._probe(model, cand, state.label.index_select(0, retry))
+                state.queries.index_add_(0, retry, torch.ones_like(retry))
+                prev_r = state.prev.index_select(0, retry)
                 better = p_right > prev_r if targeted else p_right < prev_r
-                self._accept(
-                    ridx[better], cand[better], p_right[better], pred_right[better], delta, prev, pred, accepted
-                )
-            done = succeeded(pred)
+                sel, keep_r = retry[better], torch.nonzero(better).squeeze(1)
+                state.delta[:, ch] = state.delta[:, ch].index_copy(0, sel, d_right.index_select(0, keep_r))
+                state.cur[:, ch] = state.cur[:, ch].index_copy(0, sel, cand[:, ch].index_select(0, keep_r))
+                state.prev.index_copy_(0, sel, p_right.index_select(0, keep_r).to(state.prev.dtype))
+                state.pred.index_copy_(0, sel, pred_right.index_select(0, keep_r))
+                state.accepted.index_add_(0, sel, torch.ones_like(sel))
 
-        x_adv = self._apply(x, delta)
+            stop = (state.pred == state.label if targeted else state.pred != state.label) | (
+                state.queries >= self.max_queries
+            )
+            if bool(stop.any()):
+                act = self._write_back(state, act, torch.nonzero(stop).squeeze(1), x_cur, queries, accepted, pred)
+                state = state.select(torch.nonzero(~stop).squeeze(1))
+        self._write_back(state, act, torch.arange(act.numel(), device=x.device), x_cur, queries, accepted, pred)
+        done = succeeded(pred)
+
+        x_adv = x_cur  # exactly the images the model evaluated when they were accepted
         diff = (x_adv - x).flatten(1)
         logger.debug(
             "SimBA: %d iterations, success %.3f, mean queries %.1f",
@@ -312,18 +346,39 @@ class SimBA(Attack):
         )
 
     @staticmethod
-    def _accept(
-        idx: Tensor,
-        cand: Tensor,
-        prob: Tensor,
-        new_pred: Tensor,
-        delta: Tensor,
-        prev: Tensor,
-        pred: Tensor,
+    def _write_back(
+        state: _ActiveState,
+        act: Tensor,
+        rows: Tensor,
+        x_cur: Tensor,
+        queries: Tensor,
         accepted: Tensor,
-    ) -> None:
-        """Write accepted candidates back into the per-image state (in place)."""
-        delta[idx] = cand
-        prev[idx] = prob.to(prev.dtype)
-        pred[idx] = new_pred
-        accepted[idx] += 1
+        pred: Tensor,
+    ) -> Tensor:
+        """Copy active ``rows`` into the full-batch results; returns the indices still active."""
+        where = act.index_select(0, rows)
+        x_cur.index_copy_(0, where, state.cur.index_select(0, rows))
+        queries.index_copy_(0, where, state.queries.index_select(0, rows))
+        accepted.index_copy_(0, where, state.accepted.index_select(0, rows))
+        pred.index_copy_(0, where, state.pred.index_select(0, rows))
+        keep = torch.ones_like(act, dtype=torch.bool)
+        keep[rows] = False
+        return act[keep]
+
+
+@dataclass
+class _ActiveState:
+    """Per-image state of the images SimBA is still attacking (rows aligned with ``act``)."""
+
+    x: Tensor
+    cur: Tensor
+    delta: Tensor
+    label: Tensor
+    prev: Tensor
+    pred: Tensor
+    queries: Tensor
+    accepted: Tensor
+
+    def select(self, rows: Tensor) -> _ActiveState:
+        """The state of ``rows`` only (a compacted copy)."""
+        return _ActiveState(**{f.name: getattr(self, f.name).index_select(0, rows) for f in fields(self)})
