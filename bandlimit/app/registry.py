@@ -36,6 +36,10 @@ class AttackEntry:
     factory: Callable[..., Any]
     help: str
     eps_param: str | None = "eps"
+    #: Keyword naming the attack's norm (None: the attack has a fixed threat model).
+    norm_param: str | None = None
+    #: Norms whose budget ``eps_param`` sets (SimBA's ``linf_bound`` is an L∞ bound only).
+    eps_norms: tuple[str, ...] = ("linf", "l2")
 
 
 @dataclass(frozen=True)
@@ -47,46 +51,46 @@ class DefenseEntry:
 
 
 def _pgd(**kw: Any) -> Any:
-    from attacks import PGD
+    from attacks.pgd import PGD
 
     return PGD(**kw)
 
 
 def _pgd_eot(**kw: Any) -> Any:
-    from attacks import PGD
+    from attacks.pgd import PGD
 
     kw.setdefault("eot_samples", 10)
     return PGD(**kw)
 
 
 def _fgsm(**kw: Any) -> Any:
-    from attacks import FGSM
+    from attacks.pgd import FGSM
 
     return FGSM(**kw)
 
 
 def _fourier(**kw: Any) -> Any:
-    from attacks import FourierBasisAttack
+    from attacks.fourier import FourierBasisAttack
 
     return FourierBasisAttack(**kw)
 
 
 def _simba(**kw: Any) -> Any:
-    from attacks import SimBA
+    from attacks.simba import SimBA
 
     kw.setdefault("basis", "dct")
     return SimBA(**kw)
 
 
 def _simba_pixel(**kw: Any) -> Any:
-    from attacks import SimBA
+    from attacks.simba import SimBA
 
     kw.setdefault("basis", "pixel")
     return SimBA(**kw)
 
 
 def _torchattack(**kw: Any) -> Any:
-    from attacks import TorchAttack
+    from attacks.adapter import TorchAttack
 
     name = kw.pop("attack", None)
     if not name:
@@ -95,34 +99,34 @@ def _torchattack(**kw: Any) -> Any:
 
 
 ATTACKS: dict[str, AttackEntry] = {
-    "pgd": AttackEntry(_pgd, "projected gradient descent (L∞ or L2; bands via band=low|mid|high)"),
-    "pgd-eot": AttackEntry(_pgd_eot, "PGD with the input gradient averaged over eot_samples calls"),
-    "fgsm": AttackEntry(_fgsm, "fast gradient sign method (one step)"),
+    "pgd": AttackEntry(_pgd, "projected gradient descent (L∞ or L2; bands via band=low|mid|high)", norm_param="norm"),
+    "pgd-eot": AttackEntry(_pgd_eot, "PGD with the input gradient averaged over eot_samples calls", norm_param="norm"),
+    "fgsm": AttackEntry(_fgsm, "fast gradient sign method (one step)", norm_param="norm"),
     "fourier": AttackEntry(_fourier, "worst single Fourier basis perturbation of L2 norm v", None),
-    "simba": AttackEntry(_simba, "SimBA-DCT black-box attack (exact query counts)", "linf_bound"),
-    "simba-pixel": AttackEntry(_simba_pixel, "SimBA in the pixel basis", "linf_bound"),
+    "simba": AttackEntry(_simba, "SimBA-DCT black-box attack (exact query counts)", "linf_bound", eps_norms=("linf",)),
+    "simba-pixel": AttackEntry(_simba_pixel, "SimBA in the pixel basis", "linf_bound", eps_norms=("linf",)),
     "ta": AttackEntry(_torchattack, "any torchattacks attack: ta:attack=Square,eps=8/255"),
 }
 
 
 def _postavg(model: nn.Module, **kw: Any) -> nn.Module:
-    from defenses import PostAveraging
+    from defenses.post_averaging import PostAveraging
 
     return PostAveraging(model, **kw)
 
 
 def _with_input_filter(kind: str) -> Callable[..., nn.Module]:
     def factory(model: nn.Module, **kw: Any) -> nn.Module:
-        import defenses
+        from defenses import filters
 
-        layer = getattr(defenses, kind)(**kw)
-        return nn.Sequential(layer, model)
+        # with_input_filter keeps the model's bandlimit_meta (and records the layer in it).
+        return filters.with_input_filter(model, getattr(filters, kind)(**kw))
 
     return factory
 
 
 def _smooth(model: nn.Module, **kw: Any) -> nn.Module:
-    from defenses import smooth_first_conv
+    from defenses.smoothing import smooth_first_conv
 
     return smooth_first_conv(model, **kw)
 
@@ -141,22 +145,34 @@ def _unknown(kind: str, name: str, known: Sequence[str]) -> ValueError:
     return ValueError(f"unknown {kind} {name!r}: expected one of {sorted(known)}{hint}")
 
 
-def build_attack(spec: str, *, eps: float | None = None) -> Any:
-    """Build an attack from ``NAME[:key=value,...]``; ``eps`` fills the budget if not given.
+def build_attack(spec: str, *, eps: float | None = None, norm: str | None = None) -> Any:
+    """Build an attack from ``NAME[:key=value,...]``.
+
+    ``eps`` fills the budget and ``norm`` the threat norm where the spec does not set them
+    and the attack has such a setting (``fourier`` has a fixed L2 budget, ``norm_l2``).
 
     Raises:
-        ValueError: unknown name or malformed / rejected parameters (the attack's own
-            validation message is kept).
+        ValueError: unknown name, malformed / rejected parameters (the attack's own
+            validation message is kept, prefixed with the spec), or an eps for a norm the
+            attack cannot bound (SimBA bounds L∞ only).
     """
     name, kwargs = parse_spec(spec)
     entry = ATTACKS.get(name)
     if entry is None:
         raise _unknown("attack", name, list(ATTACKS))
+    if norm is not None and entry.norm_param and entry.norm_param not in kwargs:
+        kwargs[entry.norm_param] = norm
     if eps is not None and entry.eps_param and entry.eps_param not in kwargs:
+        effective = kwargs.get(entry.norm_param, norm) if entry.norm_param else norm
+        if effective is not None and effective not in entry.eps_norms:
+            raise ValueError(
+                f"attack {spec!r}: expected a {'/'.join(entry.eps_norms)} budget, got --norm {effective}; "
+                f"use --norm {entry.eps_norms[0]} or set the budget in the spec ({name}:{entry.eps_param}=...)"
+            )
         kwargs[entry.eps_param] = eps
     try:
         return entry.factory(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"attack {spec!r}: {exc}") from exc
 
 
@@ -182,7 +198,9 @@ def apply_defenses(model: nn.Module, specs: Sequence[str]) -> nn.Module:
 
 
 def _suite_quick(eps_list: Sequence[float], *, norm: str, image_size: int, randomized: bool) -> list[Any]:
-    from attacks import PGD, FourierBasisAttack, SimBA
+    from attacks.fourier import FourierBasisAttack
+    from attacks.pgd import PGD
+    from attacks.simba import SimBA
 
     attacks: list[Any] = []
     for eps in eps_list:
@@ -196,7 +214,9 @@ def _suite_quick(eps_list: Sequence[float], *, norm: str, image_size: int, rando
 
 
 def _suite_standard(eps_list: Sequence[float], *, norm: str, image_size: int, randomized: bool) -> list[Any]:
-    from attacks import PGD, FourierBasisAttack, SimBA
+    from attacks.fourier import FourierBasisAttack
+    from attacks.pgd import PGD
+    from attacks.simba import SimBA
 
     attacks: list[Any] = []
     for eps in eps_list:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
 from torch import nn
 
 __all__ = ["resolve_model"]
+
+#: ``package.module:function`` (dotted module path, then one attribute name).
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
@@ -33,7 +37,8 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
     path = Path(spec)
     if path.is_file():
         return load_checkpoint(path).eval()
-    if ":" in spec and not path.suffix:
+    # Path.suffix is no test here: "my_pkg.module:build" has the suffix ".module:build".
+    if _IMPORT_PATH.fullmatch(spec):
         module_name, _, attr = spec.partition(":")
         if str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
