@@ -1,0 +1,42 @@
+"""Defences: every one an ``nn.Module`` from [0, 1] images to logits, plus training recipes.
+
+* :class:`PostAveraging`: band-limited post-averaging (Lin et al. 2019).
+* :class:`LowPassFilter`, :class:`HighPassFilter`: frequency filters as input layers.
+* :func:`smooth_first_conv`: first-layer kernel smoothing (Wang et al. 2020).
+* Training recipes (:data:`RECIPES`): natural, Gaussian augmentation, PGD-AT, fast FGSM-RS, TRADES.
+"""
+
+from __future__ import annotations
+
+from defenses.filters import HighPassFilter, LowPassFilter, with_input_filter
+from defenses.post_averaging import PostAveraging, sample_directions
+from defenses.recipes import (
+    RECIPES,
+    TRADES,
+    FastFGSMRS,
+    GaussianAugmentation,
+    NaturalTraining,
+    PGDAdversarialTraining,
+    create_recipe,
+    list_recipes,
+)
+from defenses.smoothing import smooth_first_conv, smooth_kernels, smoothing_kernel
+
+__all__ = [
+    "RECIPES",
+    "TRADES",
+    "FastFGSMRS",
+    "GaussianAugmentation",
+    "HighPassFilter",
+    "LowPassFilter",
+    "NaturalTraining",
+    "PGDAdversarialTraining",
+    "PostAveraging",
+    "create_recipe",
+    "list_recipes",
+    "sample_directions",
+    "smooth_first_conv",
+    "smooth_kernels",
+    "smoothing_kernel",
+    "with_input_filter",
+]
