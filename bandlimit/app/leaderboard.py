@@ -1,0 +1,191 @@
+"""Benchmark a new defence: the user's model beside the shipped baselines, in one table.
+
+``bandlimit evaluate --model my_pkg.module:build --suite quick --leaderboard`` evaluates the
+user's model and each shipped baseline (``resnet20-natural``, ``resnet20-gaussian``,
+``resnet20-fastat``) on the same data, samples, seed, suite and budgets, and ranks them by
+worst-case robust accuracy. A baseline whose weights are not installed is listed as
+"not available (weights not shipped)" with no numbers: numbers are never invented.
+
+Baseline results are cached in ``OUT/baselines/<name>.json`` together with a fingerprint of
+the settings that produced them; a cached result is reused only when the fingerprint matches
+and the result is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BASELINES",
+    "NOT_AVAILABLE",
+    "LeaderboardEntry",
+    "available_baselines",
+    "build_leaderboard",
+    "entry_from_result",
+    "leaderboard_rows",
+    "settings_fingerprint",
+]
+
+#: Shipped baseline models (registry names with pretrained weights).
+BASELINES = ("resnet20-natural", "resnet20-gaussian", "resnet20-fastat")
+#: Status of a baseline whose weights are not installed.
+NOT_AVAILABLE = "not available (weights not shipped)"
+
+
+@dataclass
+class LeaderboardEntry:
+    """One row: a model's clean and robust accuracy under the shared evaluation settings.
+
+    Attributes:
+        model: What was evaluated (the ``--model`` spec, or a baseline name).
+        status: ``"complete"``, ``"incomplete"`` (stopped early: numbers are partial),
+            :data:`NOT_AVAILABLE`, or ``"failed: <why>"``.
+        source: ``"this run"``, ``"baseline"`` or ``"baseline (cached)"``.
+        clean_accuracy: On the evaluated samples (None when not evaluated).
+        robust_accuracy: Worst case over the attacks, per threat group.
+        worst_case: Minimum of ``robust_accuracy`` over the groups of the ranking norm.
+        n: Samples evaluated.
+        findings: Codes of the gradient-masking warnings raised for the model.
+    """
+
+    model: str
+    status: str
+    source: str
+    clean_accuracy: float | None = None
+    robust_accuracy: dict[str, float] = field(default_factory=dict)
+    worst_case: float | None = None
+    n: int = 0
+    findings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite numbers as None)."""
+        clean = {k: (v if v is None or math.isfinite(v) else None) for k, v in self.robust_accuracy.items()}
+        return {
+            "model": self.model,
+            "status": self.status,
+            "source": self.source,
+            "clean_accuracy": self.clean_accuracy,
+            "robust_accuracy": clean,
+            "worst_case": self.worst_case,
+            "n": self.n,
+            "findings": list(self.findings),
+        }
+
+
+def settings_fingerprint(settings: Mapping[str, Any]) -> str:
+    """SHA-256 of the settings that make two evaluations comparable (sorted JSON)."""
+    return hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def available_baselines() -> list[str]:
+    """Baselines whose weights are installed."""
+    from bandlimit.models import list_pretrained
+
+    installed = set(list_pretrained(available_only=True))
+    return [name for name in BASELINES if name in installed]
+
+
+def entry_from_result(model: str, result: Any, *, norm: str, source: str) -> LeaderboardEntry:
+    """A row from an ``EvaluationResult``; ``worst_case`` over the groups of ``norm``.
+
+    When no group has that norm, the minimum over all groups is used.
+    """
+    groups = [g for g in result.groups if g.norm == norm] or list(result.groups)
+    worst = min((g.robust_accuracy for g in groups), default=None)
+    return LeaderboardEntry(
+        model=model,
+        status="complete" if result.complete else "incomplete",
+        source=source,
+        clean_accuracy=result.clean_accuracy,
+        robust_accuracy=dict(result.robust_accuracy),
+        worst_case=worst,
+        n=result.n,
+        findings=sorted({f.code for f in result.findings}),
+    )
+
+
+def _rank_key(entry: LeaderboardEntry) -> tuple[int, float, float]:
+    # Evaluated rows first (complete before incomplete), best worst case first; rows
+    # without numbers last, in their given order (sorted() is stable).
+    if entry.worst_case is None:
+        return (2, 0.0, 0.0)
+    return (0 if entry.status == "complete" else 1, -entry.worst_case, -(entry.clean_accuracy or 0.0))
+
+
+def build_leaderboard(
+    user: LeaderboardEntry,
+    evaluate_baseline: Callable[[str], Any],
+    *,
+    norm: str,
+    cache: Any = None,
+    fingerprint: str = "",
+    baselines: Sequence[str] = BASELINES,
+    write_cache: bool = True,
+) -> list[LeaderboardEntry]:
+    """Rank ``user`` against the baselines, evaluating (or reusing cached results of) each.
+
+    Args:
+        user: The row of the model under test.
+        evaluate_baseline: ``name -> EvaluationResult`` under the same settings as ``user``.
+        norm: Norm whose groups define the worst case.
+        cache: A ``RunFolder`` (or None): results are read from and written to
+            ``baselines/<name>.json`` there.
+        fingerprint: :func:`settings_fingerprint` of the shared settings.
+        baselines: Baseline names.
+        write_cache: Write new results to the cache (False on torchrun ranks other than 0,
+            which read the same cache so that every rank takes the same decisions).
+
+    Returns:
+        The rows sorted by worst-case robust accuracy (best first).
+    """
+    from bandlimit.evaluation import EvaluationResult
+
+    installed = set(available_baselines())
+    rows = [user]
+    for name in baselines:
+        if name not in installed:
+            rows.append(LeaderboardEntry(model=name, status=NOT_AVAILABLE, source="baseline"))
+            continue
+        cached = None
+        path = cache.file(f"baselines/{name}.json") if cache is not None else None
+        if path is not None and path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("fingerprint") == fingerprint and data["result"].get("complete"):
+                cached = EvaluationResult.from_dict(data["result"])
+        if cached is not None:
+            rows.append(entry_from_result(name, cached, norm=norm, source="baseline (cached)"))
+            continue
+        result = evaluate_baseline(name)
+        if path is not None and write_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_json(f"baselines/{name}.json", {"fingerprint": fingerprint, "result": result.to_dict()})
+        rows.append(entry_from_result(name, result, norm=norm, source="baseline"))
+    return sorted(rows, key=_rank_key)
+
+
+def leaderboard_rows(entries: Sequence[LeaderboardEntry]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Table rows, column order and percent columns for ``results_table`` / ``HtmlReport.table``."""
+    groups: dict[str, None] = {}
+    for e in entries:
+        for key in e.robust_accuracy:
+            groups.setdefault(key, None)
+    rows = []
+    for rank, e in enumerate(entries, start=1):
+        row: dict[str, Any] = {
+            "#": str(rank) if e.worst_case is not None else "–",
+            "model": e.model,
+            "status": e.status,
+            "clean": e.clean_accuracy if e.clean_accuracy is not None else "–",
+            "worst case": e.worst_case if e.worst_case is not None else "–",
+        }
+        for key in groups:
+            row[key] = e.robust_accuracy.get(key, "–") if e.worst_case is not None else "–"
+        row["warnings"] = ", ".join(e.findings) if e.findings else ("none" if e.worst_case is not None else "–")
+        rows.append(row)
+    columns = ["#", "model", "status", "clean", "worst case", *groups, "warnings"]
+    return rows, columns, ["clean", "worst case", *groups]

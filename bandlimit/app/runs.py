@@ -1,0 +1,299 @@
+"""The results folder of a command-line run, and the merge of per-rank results under torchrun.
+
+A run folder holds, all written atomically (temporary file in the folder, then rename):
+
+- ``results.json``: the result of the main analysis (e.g. an ``EvaluationResult``), readable
+  with its ``Result.load``; ``complete: false`` marks a run that stopped early;
+- other ``*.json`` files of secondary analyses (heat map, spectra, filtered accuracy,
+  leaderboard);
+- ``config.toml``: the resolved settings, keyed by option name, so
+  ``bandlimit <command> --config OUT/config.toml`` repeats the run (``config.json`` when a
+  setting has no TOML form);
+- ``environment.json``: versions, device, command line and the git commit when known;
+- ``figures/*.png`` and one self-contained ``report.html`` embedding them.
+
+The folder is created and tested for writing *before* any work starts, so a run never does
+an hour of attacks and then fails to save.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RunFolder", "environment_info", "merge_evaluations", "to_toml"]
+
+_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "rich", "matplotlib", "torchattacks")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------------- TOML
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"expected a TOML scalar or list, got {type(value).__name__}")
+
+
+def to_toml(settings: Mapping[str, Any]) -> str:
+    """TOML text of a flat mapping (nested mappings become tables); ``None`` values are left out.
+
+    Raises:
+        TypeError: a value has no TOML form (e.g. a list of mappings or an arbitrary object).
+    """
+    lines, tables = [], []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
+    for key, table in tables:
+        lines.append(f"\n[{_toml_key(str(key))}]")
+        for k, v in table.items():
+            if v is not None:
+                lines.append(f"{_toml_key(str(k))} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- environment
+def _git_commit() -> dict[str, Any] | None:
+    """Commit and dirty flag of the checkout bandlimit runs from, or None (not a checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head, "dirty": bool(dirty)}
+
+
+def environment_info(device: torch.device | str | None = None, **extra: Any) -> dict[str, Any]:
+    """Versions, machine and command line of this run (written to ``environment.json``)."""
+    import bandlimit
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    versions = {"bandlimit": bandlimit.__version__, "python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    env: dict[str, Any] = {
+        "versions": versions,
+        "platform": platform.platform(),
+        "device": str(dev),
+        "cuda": torch.version.cuda,
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git": _git_commit(),
+    }
+    if dev.type == "cuda" and torch.cuda.is_available():
+        env["device_name"] = torch.cuda.get_device_name(dev)
+    env.update(extra)
+    return env
+
+
+# ----------------------------------------------------------------------------- run folder
+class RunFolder:
+    """The output folder of one run; every write is atomic.
+
+    Create it with :meth:`prepare`, which fails before any work when the folder cannot be
+    written.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        #: Figures drawn so far (name -> PNG path) and their captions, for the HTML report.
+        self.figures: dict[str, Path] = {}
+        self.captions: dict[str, str] = {}
+
+    @classmethod
+    def prepare(cls, out: str | os.PathLike[str] | None, command: str) -> RunFolder:
+        """Create (or reuse) the folder and check it is writable.
+
+        Args:
+            out: The folder; None gives ``runs/<command>-<UTC timestamp>``.
+            command: Name of the sub-command (for the default name).
+
+        Raises:
+            ValueError: ``out`` is an existing file.
+            PermissionError: the folder cannot be created or written (says how to fix it).
+        """
+        if out is None or str(out) == "":
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+            out = Path("runs") / f"{command}-{stamp}"
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"--out {str(path)!r}: expected a folder, got an existing file; choose another --out")
+        try:
+            (path / "figures").mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise PermissionError(
+                f"--out {str(path)!r}: cannot write there ({exc.strerror or exc}); choose a writable folder with --out"
+            ) from exc
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        """Path of ``name`` inside the folder."""
+        return self.path / name
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write ``text`` to ``name`` atomically."""
+        return _atomic_write(self.file(name), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` (a ``Result``, or anything ``json.dumps`` takes) as strict JSON."""
+        text = data.to_json() if hasattr(data, "to_json") else json.dumps(data, indent=2, allow_nan=False)
+        return self.write_text(name, text + ("" if text.endswith("\n") else "\n"))
+
+    def write_config(self, settings: Mapping[str, Any]) -> Path:
+        """Write the resolved settings as ``config.toml`` (``config.json`` if not TOML-able)."""
+        try:
+            return self.write_text("config.toml", to_toml(settings))
+        except TypeError:
+            return self.write_json("config.json", dict(settings))
+
+    def write_environment(self, device: torch.device | str | None = None, **extra: Any) -> Path:
+        """Write ``environment.json`` (see :func:`environment_info`)."""
+        return self.write_json("environment.json", environment_info(device, **extra))
+
+    def figure(self, name: str, plot: Callable[..., Path], *args: Any, caption: str = "", **kwargs: Any) -> Path:
+        """Draw ``plot(*args, path, **kwargs)`` into ``figures/<name>.png`` atomically.
+
+        The figure is remembered (with its caption) for the HTML report.
+        """
+        target = self.path / "figures" / f"{name}.png"
+        _atomic_write(target, lambda tmp: plot(*args, tmp, **kwargs))
+        self.figures[name] = target
+        self.captions[name] = caption
+        return target
+
+
+# ------------------------------------------------------------------------ torchrun shards
+_POST_CODES = ("black-box-beats-white-box", "eps-not-monotone", "eps-flat")
+
+
+def merge_evaluations(shards: Sequence[Any], image_shape: Sequence[int]) -> Any:
+    """One ``EvaluationResult`` from the results of contiguous shards of the data, in order.
+
+    Per-sample records are concatenated (indices offset by the sizes of the shards before),
+    summaries and the post-run checks (black-box vs white-box, eps curves, huge eps) are
+    recomputed on the whole table, exactly as a single process computes them. Checks on the
+    model itself (randomness, gradients, output type) and the huge-eps probe come from the
+    first shard, which holds the first samples like a single-process run.
+
+    Args:
+        shards: ``EvaluationResult`` per rank, in rank order (rank r holds the r-th slice).
+        image_shape: ``(C, H, W)`` of the images (for the huge-eps budget).
+    """
+    from bandlimit.evaluation import EvaluationResult
+    from bandlimit.evaluation._summary import Planned, post_checks, summaries
+
+    if not shards:
+        raise ValueError("shards: expected at least one result, got none")
+    first = shards[0]
+    if len(shards) == 1:
+        return first
+    plan = []
+    for s in first.attacks:
+        info = {"name": s.name, "norm": s.norm, "eps": s.eps, "uses_gradients": s.uses_gradients, "config": s.config}
+        p = Planned(s.key, s.group, None, info)
+        p.eot_samples = s.eot_samples
+        plan.append(p)
+    by_key = {p.key: p for p in plan}
+    groups = {g.key: [by_key[k] for k in g.attacks] for g in first.groups}
+    records, offset = [], 0
+    for shard in shards:
+        t = shard.samples
+        times = {a.key: a.time_s for a in shard.attacks}
+        attacks = {
+            k: {"pred": t.pred[k], "dist": t.distance[k], "queries": t.queries[k], "time": times.get(k, 0.0)}
+            for k in by_key
+        }
+        records.append((offset, {"label": t.label, "clean_pred": t.clean_pred, "attacks": attacks}))
+        offset += int(t.label.numel())
+    summary = summaries(plan, groups, records, first.mode)
+    status = dict(first.checks)
+    findings = [
+        f
+        for f in first.findings
+        if f.code not in _POST_CODES
+        and not (f.code == "huge-eps-robust" and not str(f.details.get("label", "")).startswith("sanity:"))
+    ]
+    if "all" not in status:  # checks=False leaves a single "all" entry
+        findings += post_checks(plan, groups, records, summary, first.mode, torch.zeros(1, *image_shape), status)
+    table, attack_summaries, group_summaries, clean_acc = summary
+    return EvaluationResult(
+        n=int(table.label.numel()),
+        clean_accuracy=clean_acc,
+        robust_accuracy={g.key: g.robust_accuracy for g in group_summaries},
+        attacks=attack_summaries,
+        groups=group_summaries,
+        samples=table,
+        findings=findings,
+        checks=status,
+        complete=all(s.complete for s in shards),
+        mode=first.mode,
+        randomized=any(s.randomized for s in shards),
+        votes=first.votes,
+        eot=first.eot,
+        sanity=first.sanity,
+        time_s=max(s.time_s for s in shards),
+        seed=first.seed,
+        config={**first.config, "n": offset, "world_size": len(shards)},
+        environment={**first.environment, "world_size": len(shards)},
+    )

@@ -1,0 +1,422 @@
+"""``bandlimit evaluate``: verified robust accuracy under attacks, with masking checks and a report.
+
+Examples::
+
+    bandlimit evaluate --model resnet20-natural --attack pgd:steps=20 --attack simba:max_queries=1000 --eps 2/255,8/255
+    bandlimit evaluate --model ckpt.pt --defense postavg:radius=0.5,samples=15 --suite quick --n 500
+    bandlimit evaluate --model my_pkg.module:build --suite quick --leaderboard      # benchmark a new defence
+    torchrun --nproc_per_node 4 -m bandlimit.cli evaluate --model ckpt.pt --suite standard --n 10000 --out runs/x
+
+Attacks without an explicit budget run once per ``--eps``; ``--norm`` applies to attacks
+that take one. Every result lands in ``--out``: ``results.json``, ``config.toml`` (run it
+again with ``--config``), ``environment.json``, ``figures/*.png`` and ``report.html``. A run
+stopped by ``--budget`` or Ctrl-C is written and marked incomplete; ``--resume`` continues it.
+Under torchrun each process evaluates a contiguous slice of the samples and rank 0 merges
+the per-sample records and writes the folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from bandlimit.cli import _common as C
+
+__all__ = ["register", "run"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "data": "cifar10-sample",
+    "split": "test",
+    "batch_size": 128,
+    "seed": 0,
+    "norm": "linf",
+    "mode": "individual",
+    "eot": "auto",
+    "checks": True,
+    "sanity": True,
+    "analysis_n": 32,
+}
+#: Budget used when --eps is not given.
+DEFAULT_EPS = {"linf": 8 / 255, "l2": 0.5}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``evaluate`` sub-command."""
+    from bandlimit.app import SUITES
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="robust accuracy under attacks, gradient-masking checks, figures and an HTML report",
+        description=__doc__,
+        epilog=C.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    C.add_common_options(p)
+    a = p.add_argument_group("attacks")
+    a.add_argument(
+        "--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable), e.g. pgd:steps=20"
+    )
+    a.add_argument("--suite", choices=sorted(SUITES), help="adaptive attack suite (default quick if no --attack)")
+    a.add_argument("--eps", help="comma-separated budgets, e.g. 2/255,8/255 (default 8/255 L∞, 0.5 L2)")
+    a.add_argument("--norm", choices=("linf", "l2"), help="threat norm of attacks that take one (default linf)")
+    a.add_argument("--mode", choices=("individual", "cascade"), help="every attack on every sample, or cascade")
+    a.add_argument("--eot", help="auto (default: EOT on randomised models), off, or EOT samples N")
+    a.add_argument("--no-checks", dest="checks", action="store_const", const=False, default=None)
+    a.add_argument(
+        "--no-sanity", dest="sanity", action="store_const", const=False, default=None, help="skip huge-eps probe"
+    )
+    r = p.add_argument_group("long runs")
+    r.add_argument("--resume", action="store_const", const=True, default=None, help="continue OUT/state.pt")
+    r.add_argument("--budget", type=float, metavar="SECONDS", help="stop after this long (results marked incomplete)")
+    f = p.add_argument_group("frequency analyses and benchmark")
+    f.add_argument("--heatmap", action="store_const", const=True, default=None, help="Fourier heat map too")
+    f.add_argument("--spectrum", action="store_const", const=True, default=None, help="perturbation spectra too")
+    f.add_argument("--filtered", action="store_const", const=True, default=None, help="accuracy vs bandwidth too")
+    f.add_argument("--analysis-n", type=int, help="samples for those analyses (default 32)")
+    f.add_argument(
+        "--leaderboard",
+        "--baselines",
+        dest="leaderboard",
+        action="store_const",
+        const=True,
+        default=None,
+        help="rank the model beside the shipped baselines (implies --heatmap --spectrum; suite quick by default)",
+    )
+    p.set_defaults(func=run, _parser=p)
+
+
+def _parse_eot(value: Any) -> Any:
+    if value in (None, "auto"):
+        return "auto"
+    if value in ("off", "false", "no", False):
+        return False
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or isinstance(value, bool):
+        raise ValueError(f"--eot: expected auto, off or a number of EOT samples >= 1, got {value!r}")
+    return number
+
+
+def _plan(settings: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalise the attack settings before anything is loaded."""
+    from bandlimit.app import parse_eps_list
+
+    norm = settings["norm"]
+    raw = settings.get("eps")
+    eps_list = (
+        parse_eps_list(raw if isinstance(raw, (str, list)) else [raw]) if raw is not None else [DEFAULT_EPS[norm]]
+    )
+    specs = list(settings.get("attack") or [])
+    if settings.get("leaderboard"):
+        settings["suite"] = settings.get("suite") or "quick"
+        settings["heatmap"] = settings["spectrum"] = True
+    if not specs and not settings.get("suite"):
+        settings["suite"] = "quick"
+    C.build_attacks(specs, eps_list, norm)  # unknown names and bad parameters fail here, before any work
+    if settings.get("budget") is not None and settings["budget"] < 0:
+        raise ValueError(f"--budget: expected seconds >= 0, got {settings['budget']}")
+    analysis_n = settings.get("analysis_n")
+    if isinstance(analysis_n, bool) or not isinstance(analysis_n, int) or analysis_n < 1:
+        raise ValueError(f"--analysis-n: expected an integer >= 1, got {analysis_n!r}")
+    settings["eps"] = ",".join(C.eps_text(e, norm) for e in eps_list)
+    return {"eps_list": eps_list, "specs": specs, "eot": _parse_eot(settings.get("eot"))}
+
+
+def _attacks_for(model: Any, data: Any, settings: dict[str, Any], plan: dict[str, Any]) -> list[Any]:
+    import torch
+
+    from bandlimit.app import build_suite
+    from bandlimit.evaluation.checks import is_randomized
+
+    attacks = C.build_attacks(plan["specs"], plan["eps_list"], settings["norm"])
+    if settings.get("suite"):
+        x = torch.stack([data[i][0] for i in range(min(8, len(data)))]).to(C.model_device(model))
+        attacks += build_suite(
+            settings["suite"],
+            plan["eps_list"],
+            norm=settings["norm"],
+            image_size=int(x.shape[-1]),
+            randomized=is_randomized(model, x),
+        )
+    return attacks
+
+
+def _sanity_attack(settings: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """PGD at a budget that reaches any image: a working attack leaves nothing robust there."""
+    import math
+
+    from bandlimit.app import build_attack
+
+    if not settings.get("sanity") or not settings.get("checks"):
+        return None
+    eps = 1.0 if settings["norm"] == "linf" else math.sqrt(math.prod(shape))
+    return build_attack("pgd:steps=20", eps=eps, norm=settings["norm"])
+
+
+def _evaluate(
+    model: Any, data: Any, attacks: list[Any], settings: dict[str, Any], plan: dict[str, Any], ctx: dict[str, Any]
+) -> tuple[Any, bool]:
+    """Run the harness on this rank's shard; merge on rank 0 under torchrun; survive Ctrl-C."""
+    from bandlimit.app.runs import merge_evaluations
+    from bandlimit.evaluation import evaluate
+
+    info, state = ctx["info"], Path(ctx["state"])
+    if info.enabled:
+        state = state.with_name(f"{state.stem}-rank{info.rank}{state.suffix}")
+    kwargs = dict(
+        batch_size=settings["batch_size"],
+        device=ctx["device"],
+        seed=settings["seed"],
+        mode=settings["mode"],
+        eot=plan["eot"],
+        checks=settings["checks"],
+        sanity_attack=ctx["sanity"],
+        state_path=state,
+    )
+    part = C.shard(data, info)
+    interrupted = False
+    try:
+        with ctx["reporter"].task(ctx["title"]) as progress:
+            result = evaluate(model, part, attacks, budget_s=settings.get("budget"), progress=progress, **kwargs)
+    except KeyboardInterrupt:
+        # The state file holds every finished attack × batch; re-reading it with a zero budget
+        # gives the partial result (at most one more unit of work runs).
+        interrupted = True
+        from bandlimit.cli import err_console
+
+        err_console.print("[yellow]interrupted: writing the partial results (Ctrl-C again to abort)...[/]")
+        result = evaluate(model, part, attacks, budget_s=0.0, **kwargs)
+    if info.enabled:
+        from bandlimit.training.distributed import all_gather_objects
+
+        shards = all_gather_objects(result, info)
+        result = merge_evaluations(shards, C.image_shape(data)) if info.is_main else result
+        box = [result]
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(box, src=0)
+        result = box[0]
+    return result, interrupted
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bandlimit evaluate``; returns the exit code."""
+    from bandlimit.app.runs import RunFolder
+
+    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    plan = _plan(settings)
+    info, device = C.dist_setup(settings.get("device"))
+    folder = RunFolder.prepare(settings.get("out"), "evaluate") if info.is_main else None
+    path = C.broadcast_path(folder.path if folder else Path(), info)
+    folder = folder or RunFolder(path)
+    settings["out"] = str(path)
+    state = folder.file("state.pt")
+    if not settings.get("resume") and any(path.glob("state*.pt")):
+        raise ValueError(
+            f"--out {str(path)!r} already holds an evaluation state; pass --resume to continue it, "
+            "or choose another --out"
+        )
+    model = C.load_model(settings, device)
+    data = C.load_data(settings)
+    attacks = _attacks_for(model, data, settings, plan)
+    shape = C.image_shape(data)
+    ctx = {
+        "info": info,
+        "device": device,
+        "state": state,
+        "sanity": _sanity_attack(settings, shape),
+        "reporter": C.Reporter(not settings.get("quiet") and info.is_main),
+        "title": "evaluate",
+    }
+    result, interrupted = _evaluate(model, data, attacks, settings, plan, ctx)
+    if info.is_main:
+        folder.write_json("results.json", result)
+        folder.write_config(C.replayable(settings))
+        folder.write_environment(device, world_size=info.world_size)
+    board = None
+    if settings.get("leaderboard") and not interrupted:
+        board = _leaderboard(result, data, settings, plan, ctx, folder)
+    if info.is_main:
+        sections = _result_sections(result, settings, board, folder, interrupted)
+        if not interrupted:
+            sections += _analyses(model, data, attacks, settings, ctx, folder)
+        banner = _incomplete_banner(result, interrupted)
+        C.write_report(folder, f"bandlimit evaluate: {settings['model']}", sections, settings, incomplete=banner)
+        C.show(sections)
+        from bandlimit.cli import console
+
+        if banner:
+            console.print(f"[bold red]{banner}[/]")
+        console.print(f"[dim]results: {folder.path}/ (results.json, config.toml, figures/, report.html)[/]")
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if interrupted:
+        return 130
+    return 0 if result.complete else 3
+
+
+def _leaderboard(
+    result: Any, data: Any, settings: dict[str, Any], plan: dict[str, Any], ctx: dict[str, Any], folder: Any
+) -> list[Any]:
+    from bandlimit.app import resolve_model
+    from bandlimit.app.leaderboard import build_leaderboard, entry_from_result, settings_fingerprint
+
+    keys = ("data", "data_root", "split", "n", "seed", "suite", "attack", "eps", "norm", "mode", "eot", "batch_size")
+    shared = {k: settings.get(k) for k in keys}
+
+    def evaluate_baseline(name: str) -> Any:
+        model = resolve_model(name).to(ctx["device"]).eval()
+        attacks = _attacks_for(model, data, settings, plan)
+        sub = {**ctx, "state": folder.file(f"baselines/{name}.state.pt"), "title": f"baseline {name}"}
+        folder.file("baselines").mkdir(exist_ok=True)
+        return _evaluate(model, data, attacks, settings, plan, sub)[0]
+
+    user = entry_from_result(str(settings["model"]), result, norm=settings["norm"], source="this run")
+    return build_leaderboard(
+        user,
+        evaluate_baseline,
+        norm=settings["norm"],
+        cache=folder,
+        fingerprint=settings_fingerprint(shared),
+        write_cache=ctx["info"].is_main,
+    )
+
+
+def _incomplete_banner(result: Any, interrupted: bool) -> str | None:
+    if result.complete:
+        return None
+    why = "interrupted (Ctrl-C)" if interrupted else "stopped by --budget"
+    return (
+        f"INCOMPLETE RUN ({why}): these numbers cover only the attacks × samples finished so far and are "
+        "not final robust accuracies. Run the same command with --resume to complete it."
+    )
+
+
+def _result_sections(
+    result: Any, settings: dict[str, Any], board: list[Any] | None, folder: Any, interrupted: bool
+) -> list[C.Section]:
+    from bandlimit.app.leaderboard import leaderboard_rows
+    from bandlimit.reports import plot_accuracy_vs_eps
+
+    mark = "" if result.complete else " [INCOMPLETE: partial results]"
+    groups = [
+        {
+            "threat model": f"{g.norm} eps={C.eps_text(g.eps, g.norm)}",
+            "attacks": len(g.attacks),
+            "samples": g.n,
+            "robust": g.n_robust,
+            "robust accuracy": g.robust_accuracy,
+        }
+        for g in result.groups
+    ]
+    attacks = [
+        {
+            "attack": a.key,
+            "threat": f"{a.norm} {C.eps_text(a.eps, a.norm)}",
+            "EOT": a.eot_samples or "-",
+            "attacked": a.n_attacked,
+            "broken": a.n_success,
+            "robust accuracy": a.robust_accuracy,
+            "mean dist": a.mean_distance,
+            "queries": f"{a.queries_median:.0f}" if a.queries_median is not None else "-",
+            "time s": f"{a.time_s:.2f}",
+        }
+        for a in result.attacks
+    ]
+    for column in ("EOT", "queries"):  # shown only when they say something
+        if all(row[column] == "-" for row in attacks):
+            for row in attacks:
+                del row[column]
+    defence = " + ".join(settings.get("defense") or []) or "none"
+    summary = C.Section(
+        "Robust accuracy",
+        tables=[
+            (f"Worst case per threat model{mark}", groups, list(groups[0]), ["robust accuracy"]),
+            (
+                f"Per attack{' (cumulative, cascade)' if result.mode == 'cascade' else ''}{mark}",
+                attacks,
+                list(attacks[0]),
+                ["robust accuracy"],
+            ),
+        ],
+        notes=[
+            f"Model {settings['model']} (defence: {defence}) on {result.n} samples of {settings['data']}: clean "
+            f"accuracy {result.clean_accuracy:.1%}; mode {result.mode}; seed {result.seed}; "
+            f"{'randomised model, ' + str(result.votes) + ' votes per prediction; ' if result.randomized else ''}"
+            f"{result.time_s:.1f} s."
+        ],
+    )
+    for norm in sorted({g.norm for g in result.groups}):
+        curves = {
+            "worst case": (
+                [g.eps for g in result.groups if g.norm == norm],
+                [g.robust_accuracy for g in result.groups if g.norm == norm],
+            )
+        }
+        if result.mode == "individual":
+            for a in result.attacks:
+                if a.norm == norm:
+                    eps, acc = curves.setdefault(a.name, ([], []))
+                    eps.append(a.eps)
+                    acc.append(a.robust_accuracy)
+        folder.figure(
+            f"accuracy_vs_eps_{norm}",
+            plot_accuracy_vs_eps,
+            curves,
+            norm=norm,
+            title=f"Robust accuracy vs eps ({norm}){mark}",
+            caption=f"Robust accuracy vs eps ({norm}) on {result.n} samples{mark}.",
+        )
+        summary.figures.append(f"accuracy_vs_eps_{norm}")
+    checks = C.Section(
+        "Gradient-masking checks",
+        tables=[("Checks", [{"check": k, "status": v} for k, v in result.checks.items()], ["check", "status"], [])],
+        warnings=[
+            f"{f.severity.upper()} ({f.code}): {f.message} What to do: {f.advice} More: {f.doc}"
+            for f in result.findings
+        ],
+        notes=[] if result.findings else ["No gradient-masking warning."],
+    )
+    sections = [summary, checks]
+    if board:
+        rows, columns, percent = leaderboard_rows(board)
+        sections.append(
+            C.Section("Leaderboard", tables=[("Sorted by worst-case robust accuracy", rows, columns, percent)])
+        )
+        folder.write_json("leaderboard.json", [e.to_dict() for e in board])
+    return sections
+
+
+def _analyses(
+    model: Any, data: Any, attacks: list[Any], settings: dict[str, Any], ctx: dict[str, Any], folder: Any
+) -> list[C.Section]:
+    """The optional frequency analyses on the first --analysis-n samples."""
+    from bandlimit.cli.heatmap import heatmap_section
+    from bandlimit.cli.spectrum import filtered_section, spectrum_section
+
+    n = min(settings["analysis_n"], len(data))
+    reporter, sections = ctx["reporter"], []
+    if settings.get("heatmap"):
+        result, section = heatmap_section(model, data, settings, reporter, folder, n=n)
+        folder.write_json("heatmap.json", result)
+        sections.append(section)
+    if settings.get("spectrum"):
+        # The attacks at the largest budget of the chosen norm (and those with a fixed budget).
+        top = max((a.threat.eps for a in attacks if a.threat.norm == settings["norm"]), default=None)
+        chosen = [a for a in attacks if a.threat.norm != settings["norm"] or a.threat.eps == top]
+        report, section = spectrum_section(model, data, chosen, settings, reporter, folder, n=n)
+        folder.write_json("spectrum.json", report)
+        sections.append(section)
+    if settings.get("filtered"):
+        result, section = filtered_section(model, data, settings, reporter, folder, n=n)
+        folder.write_json("filtered.json", result)
+        sections.append(section)
+    return sections

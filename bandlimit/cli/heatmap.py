@@ -1,0 +1,131 @@
+"""``bandlimit heatmap``: Fourier heat map of a model (Yin et al. 2019).
+
+Examples::
+
+    bandlimit heatmap --model resnet20-natural --n 1000                 # v = 4 on 32×32
+    bandlimit heatmap --model tv_resnet50 --data imagenet --n 500 --cells central:63   # v = 15.7
+    bandlimit heatmap --model ckpt.pt --norm-l2 8 --no-random-sign --no-clip
+
+For every centred frequency cell the images get Fourier-basis noise of L2 norm ``v`` (per
+channel, random sign per image and channel unless ``--no-random-sign``, clipped to [0, 1]
+unless ``--no-clip``); the map shows the error rate per cell, DC in the centre. Writes
+``results.json`` (the map), ``figures/heatmap.png``, ``report.html`` and ``config.toml``,
+and draws the map in the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from bandlimit.cli import _common as C
+
+__all__ = ["heatmap_section", "register", "run"]
+
+DEFAULTS: dict[str, Any] = {
+    "data": "cifar10-sample",
+    "split": "test",
+    "batch_size": 256,
+    "seed": 0,
+    "random_sign": True,
+    "clip": True,
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``heatmap`` sub-command."""
+    p = subparsers.add_parser(
+        "heatmap",
+        help="Fourier heat map: error rate under Fourier-basis noise per frequency (PNG, terminal, JSON)",
+        description=__doc__,
+        epilog=C.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    C.add_common_options(p)
+    h = p.add_argument_group("heat map")
+    h.add_argument("--norm-l2", type=float, metavar="V", help="L2 norm of the noise (default 4 on 32×32, 15.7 on 224)")
+    h.add_argument("--cells", help="central:K for the centred K×K block of cells only (default: all)")
+    h.add_argument("--no-random-sign", dest="random_sign", action="store_const", const=False, default=None)
+    h.add_argument("--no-clip", dest="clip", action="store_const", const=False, default=None)
+    p.set_defaults(func=run, _parser=p)
+
+
+def heatmap_section(
+    model: Any, data: Any, settings: dict[str, Any], reporter: C.Reporter, folder: Any, *, n: int | None
+) -> tuple[Any, C.Section]:
+    """Compute the heat map, draw its figure and return the result and its output section."""
+    from bandlimit.app.registry import _fourier_norm
+    from bandlimit.evaluation import fourier_heatmap
+    from bandlimit.reports import heatmap_panel, plot_heatmaps
+
+    shape = C.image_shape(data)
+    v = settings.get("norm_l2")
+    v = float(v) if v is not None else _fourier_norm(int(shape[-1]))
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"--norm-l2: expected a positive noise norm such as 4 (CIFAR) or 15.7 (ImageNet), got {v}")
+    with reporter.task("heat map") as progress:
+        result = fourier_heatmap(
+            model,
+            data,
+            norm=v,
+            cells=settings.get("cells"),
+            random_sign=settings.get("random_sign", True),
+            clip=settings.get("clip", True),
+            n=n,
+            batch_size=settings["batch_size"],
+            device=C.model_device(model),
+            seed=settings["seed"],
+            progress=progress,
+        )
+    flags = f"random sign {'on' if result.random_sign else 'off'}, clip {'on' if result.clip else 'off'}"
+    caption = (
+        f"Fourier heat map: error rate under Fourier-basis noise of L2 norm {v:.4g} on {result.n} images "
+        f"(DC in the centre; {flags})"
+    )
+    folder.figure(
+        "heatmap", plot_heatmaps, {"error rate": result.error}, caption=caption, title=f"Fourier heat map, v = {v:.4g}"
+    )
+    finite = result.error[result.error == result.error]
+    row = {
+        "images": result.n,
+        "noise L2 norm": v,
+        "cells": result.cells_evaluated,
+        "clean accuracy": result.clean_accuracy,
+        "mean error": float(finite.mean()) if finite.numel() else float("nan"),
+        "max error": float(finite.max()) if finite.numel() else float("nan"),
+    }
+    section = C.Section(
+        "Fourier heat map",
+        tables=[("Fourier heat map", [row], list(row), ["clean accuracy", "mean error", "max error"])],
+        figures=["heatmap"],
+        panel=heatmap_panel(result.error, title=f"Fourier heat map (error rate, v = {v:.4g})"),
+    )
+    return result, section
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bandlimit heatmap``; returns the exit code."""
+    import os
+
+    from bandlimit.app.runs import RunFolder
+
+    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("bandlimit heatmap runs in one process; launch it without torchrun")
+    device = C.pick_device(settings.get("device"))
+    folder = RunFolder.prepare(settings.get("out"), "heatmap")
+    settings["out"] = str(folder.path)
+    model = C.load_model(settings, device)
+    data = C.load_data(settings)
+    reporter = C.Reporter(not settings.get("quiet"))
+    result, section = heatmap_section(model, data, settings, reporter, folder, n=settings.get("n"))
+    folder.write_json("results.json", result)
+    folder.write_config(C.replayable(settings))
+    folder.write_environment(device)
+    C.write_report(folder, f"bandlimit heatmap: {settings['model']}", [section], settings)
+    C.show([section])
+    from bandlimit.cli import console
+
+    console.print(f"[dim]results: {folder.path}/ (results.json, figures/heatmap.png, report.html)[/]")
+    return 0

@@ -1,0 +1,210 @@
+"""``bandlimit spectrum``: what adversarial perturbations look like in frequency.
+
+Examples::
+
+    bandlimit spectrum --model resnet20-natural --attack pgd --attack simba:max_queries=1000 --n 200
+    bandlimit spectrum --model ckpt.pt --attack pgd:band=low --attack pgd:band=high --eps 8/255
+    bandlimit spectrum --model ckpt.pt --attack pgd --filtered      # + accuracy vs bandwidth
+
+For each attack (run on the correctly classified samples, every output verified) it reports
+the centred mean ``|F(x_adv - x)|``, its radial profile and the share of the perturbation
+energy in the low / mid / high bands (edges ``--low`` / ``--high`` as fractions of Nyquist).
+Writes ``results.json``, ``figures/spectra.png``, ``figures/radial_profiles.png``,
+``report.html`` and ``config.toml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bandlimit.cli import _common as C
+
+__all__ = ["filtered_section", "register", "run", "spectrum_section"]
+
+DEFAULTS: dict[str, Any] = {
+    "data": "cifar10-sample",
+    "split": "test",
+    "batch_size": 128,
+    "seed": 0,
+    "norm": "linf",
+    "attack": ["pgd"],
+    "low": 0.25,
+    "high": 0.5,
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``spectrum`` sub-command."""
+    p = subparsers.add_parser(
+        "spectrum",
+        help="perturbation spectra per attack: mean |F(x_adv - x)|, radial profile, band energies",
+        description=__doc__,
+        epilog=C.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    C.add_common_options(p)
+    a = p.add_argument_group("attacks and bands")
+    a.add_argument("--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable; default pgd)")
+    a.add_argument("--eps", help="comma-separated budgets for attacks without one (default 8/255 L∞, 0.5 L2)")
+    a.add_argument("--norm", choices=("linf", "l2"), help="threat norm of attacks that take one (default linf)")
+    a.add_argument("--low", type=float, help="upper edge of the low band, fraction of Nyquist (default 0.25)")
+    a.add_argument("--high", type=float, help="lower edge of the high band, fraction of Nyquist (default 0.5)")
+    a.add_argument("--filtered", action="store_const", const=True, default=None, help="also accuracy vs bandwidth")
+    p.set_defaults(func=run, _parser=p)
+
+
+def spectrum_section(
+    model: Any,
+    data: Any,
+    attacks: list[Any],
+    settings: dict[str, Any],
+    reporter: C.Reporter,
+    folder: Any,
+    *,
+    n: int | None,
+) -> tuple[Any, C.Section]:
+    """Run the attacks, measure their perturbation spectra, draw the figures; returns the report."""
+    from bandlimit.evaluation import SpectrumReport, perturbation_spectrum
+    from bandlimit.reports import plot_radial_profiles, plot_spectra
+
+    with reporter.task("spectrum") as progress:
+        report = perturbation_spectrum(
+            model,
+            data,
+            list(attacks),
+            low=settings.get("low", 0.25),
+            high=settings.get("high", 0.5),
+            n=n,
+            batch_size=settings["batch_size"],
+            device=C.model_device(model),
+            seed=settings["seed"],
+            progress=progress,
+        )
+    if not isinstance(report, SpectrumReport):  # one attack gives a bare SpectrumResult
+        report = SpectrumReport(spectra=[report], config=report.config, seed=settings["seed"], environment={})
+    spectra = {s.label: s.spectrum for s in report.spectra}
+    folder.figure(
+        "spectra",
+        plot_spectra,
+        spectra,
+        caption="Mean |F(x_adv - x)| per attack, centred (DC in the middle), log10 colour scale.",
+    )
+    folder.figure(
+        "radial_profiles",
+        plot_radial_profiles,
+        {s.label: (s.radii, s.profile) for s in report.spectra},
+        caption="Radial profile of the mean perturbation spectrum (radius in cycles per image).",
+    )
+    lo, hi = report.config["low"], report.config["high"]
+    rows = [
+        {
+            "attack": s.label,
+            "perturbations": s.n,
+            "fooled": s.success_rate if s.success_rate is not None else float("nan"),
+            f"low (<{lo:g})": s.band_energy["low"],
+            "mid": s.band_energy["mid"],
+            f"high (>={hi:g})": s.band_energy["high"],
+        }
+        for s in report.spectra
+    ]
+    columns = list(rows[0]) if rows else ["attack"]
+    section = C.Section(
+        "Perturbation spectra",
+        tables=[("Share of perturbation energy per band (fraction of Nyquist)", rows, columns, columns[2:])],
+        figures=["spectra", "radial_profiles"],
+    )
+    return report, section
+
+
+def filtered_section(
+    model: Any, data: Any, settings: dict[str, Any], reporter: C.Reporter, folder: Any, *, n: int | None
+) -> tuple[Any, C.Section]:
+    """Accuracy on low-/high-pass filtered images and on the LFC/HFC split, with figures."""
+    from bandlimit.evaluation import filtered_accuracy
+    from bandlimit.reports import plot_accuracy_vs_bandwidth
+
+    with reporter.task("filtered accuracy") as progress:
+        result = filtered_accuracy(
+            model, data, n=n, batch_size=settings["batch_size"], device=C.model_device(model), progress=progress
+        )
+    folder.figure(
+        "accuracy_vs_bandwidth",
+        plot_accuracy_vs_bandwidth,
+        {
+            "low-pass (B×B kept)": (result.bandwidths, result.lowpass_accuracy),
+            "high-pass (B×B removed)": (result.bandwidths, result.highpass_accuracy),
+        },
+        caption=f"Accuracy on filtered images vs bandwidth B ({result.n} images; Yin et al.).",
+    )
+    if result.radii:
+        folder.figure(
+            "accuracy_vs_radius",
+            plot_accuracy_vs_bandwidth,
+            {
+                "low-frequency component": (result.radii, result.low_accuracy),
+                "high-frequency component": (result.radii, result.high_accuracy),
+            },
+            caption=f"Accuracy on the low/high-frequency components vs radius r ({result.n} images; Wang et al.).",
+            xlabel="radius r (cycles / image)",
+            title="Accuracy on frequency components",
+        )
+    rows = [
+        {"bandwidth B": b, "low-pass": lo, "high-pass": hi}
+        for b, lo, hi in zip(result.bandwidths, result.lowpass_accuracy, result.highpass_accuracy, strict=True)
+    ]
+    section = C.Section(
+        "Accuracy on filtered images",
+        tables=[
+            (
+                f"Accuracy vs bandwidth ({result.n} images, clean {result.clean_accuracy:.1%})",
+                rows,
+                ["bandwidth B", "low-pass", "high-pass"],
+                ["low-pass", "high-pass"],
+            )
+        ],
+        figures=[name for name in ("accuracy_vs_bandwidth", "accuracy_vs_radius") if name in folder.figures],
+    )
+    return result, section
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bandlimit spectrum``; returns the exit code."""
+    import os
+
+    from bandlimit.app import parse_eps_list
+    from bandlimit.app.runs import RunFolder
+
+    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("bandlimit spectrum runs in one process; launch it without torchrun")
+    norm = settings["norm"]
+    raw = settings.get("eps")
+    eps_list = (
+        parse_eps_list(raw if isinstance(raw, (str, list)) else [raw])
+        if raw is not None
+        else [8 / 255 if norm == "linf" else 0.5]
+    )
+    attacks = C.build_attacks(list(settings["attack"]), eps_list, norm)
+    settings["eps"] = ",".join(C.eps_text(e, norm) for e in eps_list)
+    device = C.pick_device(settings.get("device"))
+    folder = RunFolder.prepare(settings.get("out"), "spectrum")
+    settings["out"] = str(folder.path)
+    model = C.load_model(settings, device)
+    data = C.load_data(settings)
+    reporter = C.Reporter(not settings.get("quiet"))
+    report, section = spectrum_section(model, data, attacks, settings, reporter, folder, n=settings.get("n"))
+    sections = [section]
+    folder.write_json("results.json", report)
+    if settings.get("filtered"):
+        filtered, extra = filtered_section(model, data, settings, reporter, folder, n=settings.get("n"))
+        folder.write_json("filtered.json", filtered)
+        sections.append(extra)
+    folder.write_config(C.replayable(settings))
+    folder.write_environment(device)
+    C.write_report(folder, f"bandlimit spectrum: {settings['model']}", sections, settings)
+    C.show(sections)
+    from bandlimit.cli import console
+
+    console.print(f"[dim]results: {folder.path}/ (results.json, figures/, report.html)[/]")
+    return 0
