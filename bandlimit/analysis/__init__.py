@@ -1,0 +1,49 @@
+"""Analysis tools for reproducing the frequency-domain papers' findings.
+
+``bandlimit.analysis.spectral_bias``: 1-D sum-of-sinusoid targets and their spectra
+(Rahaman et al. 2019), Xu et al.'s per-frequency relative error and the Gaussian-kernel
+filtering method (``e_low`` / ``e_high``), and the small models and training loops of both
+papers. CIFAR-10-C-style corruptions live in :mod:`bandlimit.corruptions`.
+"""
+
+from __future__ import annotations
+
+from bandlimit.analysis.spectral_bias import (
+    FilteringProbe,
+    FilteringTrace,
+    dft_peaks,
+    filtered_errors,
+    fit_full_batch,
+    fourier_amplitudes,
+    frequency_relative_error,
+    gaussian_filter_matrix,
+    low_high_split,
+    mlp,
+    nearest_neighbor_sq_distances,
+    pairwise_sq_distances,
+    random_phases,
+    sinusoid_target,
+    train_with_filtering,
+    uniform_grid,
+    xu_cnn,
+)
+
+__all__ = [
+    "FilteringProbe",
+    "FilteringTrace",
+    "dft_peaks",
+    "filtered_errors",
+    "fit_full_batch",
+    "fourier_amplitudes",
+    "frequency_relative_error",
+    "gaussian_filter_matrix",
+    "low_high_split",
+    "mlp",
+    "nearest_neighbor_sq_distances",
+    "pairwise_sq_distances",
+    "random_phases",
+    "sinusoid_target",
+    "train_with_filtering",
+    "uniform_grid",
+    "xu_cnn",
+]
