@@ -43,6 +43,9 @@ __all__ = ["BANDS", "BAND_SPACES", "BandConstraint", "Constraint", "L2Ball", "Li
 BANDS = frozenset({"low", "mid", "high", "all"})
 BAND_SPACES = frozenset({"dct", "fourier"})
 
+# Largest box margin (in pixel units) used during the alternating projections.
+_MAX_MARGIN = 0.01
+
 # Guards divisions by per-sample norms of all-zero perturbations or gradients.
 _TINY = 1e-12
 
@@ -61,8 +64,12 @@ def _rand(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | Non
 
 
 def _box(delta: Tensor, x: Tensor) -> Tensor:
-    """Clip ``x + delta`` into [0, 1] and return the resulting perturbation."""
-    return (x + delta).clamp_(0.0, 1.0) - x
+    """Clip ``delta`` to ``[-x, 1 - x]`` so that ``x + delta`` lies in [0, 1].
+
+    Clipping ``delta`` itself (rather than ``x + delta``, then subtracting ``x``) leaves
+    feasible entries bit-for-bit unchanged, so the projection is exactly idempotent.
+    """
+    return torch.clamp(delta, -x, 1.0 - x)
 
 
 def _per_sample(values: Tensor) -> Tensor:
@@ -213,8 +220,8 @@ class BandConstraint(Constraint):
         low: Upper edge of the low band (fraction of Nyquist), for named bands.
         high: Lower edge of the high band (fraction of Nyquist), for named bands.
         rounds: Rounds of alternating projections before the exact final projection.
-        margin: Fraction of ``eps`` (L∞) or of ``eps / sqrt(d)`` (L2) by which the box is
-            shrunk during the alternating rounds (never for the final result).
+        margin: Fraction of ``eps`` (L∞) or of ``eps / sqrt(d)`` (L2), at most 0.01, by which
+            the box is shrunk during the alternating rounds (never for the final result).
 
     Raises:
         TypeError: ``ball`` is not a norm ball, or ``band`` is neither a string nor a tensor.
@@ -326,10 +333,11 @@ class BandConstraint(Constraint):
         ball = self.ball_constraint
         # Margin in per-pixel units: eps for L∞, the rms pixel size of an eps-sphere for L2.
         pixel = self.eps if self.norm == "linf" else self.eps / math.sqrt(max(1, x[0].numel()))
-        m = min(self.margin * pixel, 0.5)
+        # Capped: a large eps would otherwise squeeze every image into a narrow intensity range.
+        m = min(self.margin * pixel, _MAX_MARGIN)
         for _ in range(self.rounds if rounds is None else rounds):
             delta = ball.ball(self.band_project(delta))
-            delta = (x + delta).clamp(m, 1.0 - m) - x if m > 0 else _box(delta, x)
+            delta = torch.clamp(delta, m - x, (1.0 - m) - x) if m > 0 else _box(delta, x)
         return delta
 
     def project(self, delta: Tensor, x: Tensor) -> Tensor:
