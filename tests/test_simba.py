@@ -13,7 +13,7 @@ from scipy.fft import idctn
 from torch import nn
 
 from attacks.base import ThreatModel
-from attacks.simba import SimBA, coordinate_order
+from attacks.simba import SimBA, coordinate_order, log_odds
 
 
 class LinearNet(nn.Module):
@@ -326,3 +326,27 @@ def test_targeted_reaches_the_targets() -> None:
     result = SimBA(eps=0.2, max_queries=2000).run(model, x, y, targets=targets, generator=torch.Generator())
     assert bool(result.info["success"].all())
     assert torch.equal(model(result.x_adv).argmax(1), targets)
+
+
+# ------------------------------------------------------------------------ log-odds
+def test_log_odds_matches_probabilities_and_does_not_saturate() -> None:
+    logits = torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
+    label = torch.tensor([0, 1, 2, 3, 4, 0])
+    p = torch.softmax(logits, 1).gather(1, label[:, None]).squeeze(1)
+    torch.testing.assert_close(log_odds(logits, label), torch.log(p / (1 - p)))
+    confident = torch.tensor([[30.0, 0.0, -1.0], [31.0, 0.0, -1.0]])  # float32 softmax says p = 1.0 for both
+    assert torch.equal(torch.softmax(confident, 1)[:, 0], torch.ones(2))
+    lo = log_odds(confident, torch.tensor([0, 0]))
+    assert bool(torch.isfinite(lo).all()) and float(lo[1]) > float(lo[0])
+
+
+def test_makes_progress_on_a_saturated_model() -> None:
+    model = LinearNet(seed=5)
+    with torch.no_grad():
+        model.fc.weight.mul_(100.0)  # logit margins of hundreds: float32 probabilities are exactly 1
+    x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    y = model(x).argmax(1)
+    saturated = torch.softmax(model(x), 1).gather(1, y[:, None]).squeeze(1) == 1.0
+    assert int(saturated.sum()) >= 6  # a probability comparison could never accept a step on these
+    result = SimBA(eps=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
+    assert bool(result.info["success"].all())
