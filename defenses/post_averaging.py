@@ -139,7 +139,9 @@ class PostAveraging(nn.Module):
             the mean probability and cross-entropy losses work on it unchanged).
         chunk_size: Largest number of perturbed images per model call (None: all K·B at once).
             Bounds activation memory in inference; under autograd every chunk's graph is kept
-            until backward, so lower it together with the batch size.
+            until backward, so lower it together with the batch size. On CPU, chunks of a few
+            hundred images are also faster than one huge batch (cache effects; see
+            ``benchmarks/bench_defenses.py``).
         seed: Fixed-directions mode (see above). Mutually exclusive with ``generator``.
         generator: Source for the fresh draws (a reproducible *sequence* of fresh directions);
             its device is used for inputs on that device, other devices get a generator
