@@ -124,11 +124,12 @@ def environment_info(device: torch.device | str | None = None, **extra: Any) -> 
 
     dev = torch.device(device) if device is not None else torch.device("cpu")
     versions = {"bandlimit": bandlimit.__version__, "python": platform.python_version()}
-    for name in _PACKAGES:
+    for name in _PACKAGES[1:]:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
+    versions["torch"] = torch.__version__  # the build actually imported (e.g. 2.4.0+cu121)
     env: dict[str, Any] = {
         "versions": versions,
         "platform": platform.platform(),

@@ -1,0 +1,402 @@
+"""Tests of ``bandlimit evaluate | heatmap | spectrum``, the results folder and the leaderboard.
+
+The model under test is a linear classifier that interpolates the first 16 CIFAR-10 sample
+images (least squares), written as a module into ``tmp_path``: it classifies those images
+correctly, has honest gradients, an L∞ margin of about 5.5/255 on each image, so every
+analysis has something to measure, in well under a second per call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+import tomllib
+import torch
+
+from bandlimit.app.leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
+from bandlimit.app.runs import RunFolder, merge_evaluations, to_toml
+from bandlimit.cli import main
+from bandlimit.evaluation import EvaluationResult, HeatmapResult, SpectrumReport
+
+MODULE = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+    from bandlimit.data import load_dataset, to_tensors
+
+    def build():
+        x, y = to_tensors(load_dataset("cifar10-sample", n=16))
+        features = x.flatten(1).double()
+        targets = 4.0 * torch.nn.functional.one_hot(y, 10).double()
+        pinv = torch.linalg.pinv(features)
+        # Add a seeded component in the null space of the images: still interpolating, but
+        # with an L∞ margin of about 5.5/255 instead of 20/255 (robust at 1/255, not at 8/255).
+        noise = torch.randn(features.shape[1], 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        weight = pinv @ targets + 0.05 * (noise - pinv @ (features @ noise))
+        layer = nn.Linear(features.shape[1], 10, bias=False)
+        layer.weight.data = weight.T.float().contiguous()
+        return nn.Sequential(nn.Flatten(), layer)
+    """
+)
+
+
+@pytest.fixture
+def model_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``<module>:build`` of the interpolating linear model (a fresh module name per test)."""
+    name = f"cli_model_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{name}:build"
+
+
+def _run(*argv: str) -> int:
+    return main([*argv])
+
+
+def _images_in_report(folder: Path) -> int:
+    return (folder / "report.html").read_text(encoding="utf-8").count('<img src="data:image/png;base64,')
+
+
+# ------------------------------------------------------------------------------ evaluate
+def test_evaluate_writes_the_results_folder(tmp_path: Path, model_spec: str) -> None:
+    out = tmp_path / "run"
+    code = _run(
+        "evaluate", "--model", model_spec, "--attack", "pgd:steps=5", "--attack", "fgsm",
+        "--eps", "1/255,8/255", "--n", "16", "--batch-size", "8", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    result = EvaluationResult.load(out / "results.json")
+    assert result.complete and result.n == 16
+    assert result.clean_accuracy == 1.0  # the model interpolates these 16 images
+    assert {a.name for a in result.attacks} == {"pgd", "fgsm"}
+    assert len(result.groups) == 2
+    # A larger budget never helps the model (the harness's own curve check agrees).
+    small, large = sorted(result.groups, key=lambda g: g.eps)
+    assert large.robust_accuracy <= small.robust_accuracy
+    assert large.robust_accuracy < 1.0
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == ["accuracy_vs_eps_linf.png"]
+    assert _images_in_report(out) == len(figures)
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["attack"] == ["pgd:steps=5", "fgsm"] and config["n"] == 16 and config["eps"] == "1/255,8/255"
+    assert "out" not in config
+    env = json.loads((out / "environment.json").read_text())
+    assert env["versions"]["torch"] == torch.__version__
+    assert not list(out.glob(".*.tmp")) and not list(out.glob(".results-*"))  # no temporary files left
+
+
+def test_evaluate_checkpoint_and_defense_chain(tmp_path: Path) -> None:
+    from bandlimit.models import create_model, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "r20.pt", create_model("resnet20"))
+    out = tmp_path / "run"
+    code = _run(
+        "evaluate", "--model", str(ckpt), "--defense", "lowpass:bandwidth=16", "--attack", "fgsm",
+        "--n", "8", "--out", str(out), "--quiet", "--no-sanity",
+    )  # fmt: skip
+    assert code == 0
+    result = EvaluationResult.load(out / "results.json")
+    assert result.n == 8 and result.complete
+    assert "lowpass:bandwidth=16" in (out / "report.html").read_text()
+
+
+def test_config_file_merges_and_command_line_wins(tmp_path: Path, model_spec: str) -> None:
+    cfg = tmp_path / "eval.toml"
+    cfg.write_text(f'model = "{model_spec}"\nattack = "fgsm"\nn = 8\nseed = 5\nbatch-size = 4\nquiet = true\n')
+    out = tmp_path / "run"
+    assert _run("evaluate", "--config", str(cfg), "--seed", "7", "--out", str(out), "--no-sanity") == 0
+    result = EvaluationResult.load(out / "results.json")
+    assert result.n == 8 and result.seed == 7 and result.config["batch_size"] == 4
+    assert [a.name for a in result.attacks] == ["fgsm"]
+    # The written config repeats the run.
+    again = tmp_path / "again"
+    assert _run("evaluate", "--config", str(out / "config.toml"), "--out", str(again)) == 0
+    repeat = EvaluationResult.load(again / "results.json")
+    assert torch.equal(repeat.samples.pred["fgsm/linf/0.0313725"], result.samples.pred["fgsm/linf/0.0313725"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--attack", "pgdd"], r"unknown attack 'pgdd'.*did you mean pgd"),
+        (["--attack", "pgd:steps"], r"malformed parameter 'steps'.*expected key=value"),
+        (["--attack", "pgd:steps=0"], r"steps"),
+        (["--attack", "pgd:stepz=3"], r"pgd:stepz=3"),
+        (["--attack", "fgsm", "--defense", "blur:sigma=1"], r"unknown defence 'blur'"),
+        (["--attack", "fgsm", "--eps", ","], r"expected at least one eps"),
+        (["--attack", "fgsm", "--eps=-8/255"], r"expected eps > 0"),
+        (["--attack", "simba", "--norm", "l2"], r"use --norm linf"),
+        (["--attack", "fgsm", "--data", "npz:/no/such/file.npz"], r"--data 'npz:/no/such/file.npz'.*cifar10-sample"),
+        (["--attack", "fgsm", "--eot", "many"], r"--eot: expected auto, off"),
+        (["--attack", "fgsm", "--n", "0"], r"--n: expected an integer >= 1"),
+        (["--attack", "fgsm", "--config", "/no/such.toml"], r"--config: expected a TOML file"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_fix(
+    tmp_path: Path, model_spec: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    code = _run("evaluate", "--model", model_spec, "--n", "4", "--out", str(out), "--quiet", *argv)
+    assert code == 2
+    import re
+
+    err = " ".join(capsys.readouterr().err.split())
+    assert re.search(message, err), err
+    assert not (out / "results.json").exists()
+
+
+def test_unknown_config_key_and_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('modle = "resnet20"\n')
+    assert _run("evaluate", "--config", str(cfg)) == 2
+    assert "unknown key 'modle'" in capsys.readouterr().err
+    assert _run("evaluate", "--attack", "fgsm", "--out", str(tmp_path / "o")) == 2
+    assert "--model: expected a registry name" in " ".join(capsys.readouterr().err.split())
+
+
+def test_checkpoint_that_does_not_match_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bandlimit.models import create_model, save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "r20.pt", create_model("resnet20"))
+    code = _run(
+        "evaluate", "--model", "resnet32", "--checkpoint", str(ckpt), "--attack", "fgsm", "--out", str(tmp_path / "o")
+    )
+    assert code == 2
+    assert "--checkpoint does not match --model 'resnet32'" in " ".join(capsys.readouterr().err.split())
+
+
+def test_unwritable_out_is_refused_before_any_work(
+    tmp_path: Path, model_spec: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import bandlimit.cli._common as common
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the output folder was checked")
+
+    monkeypatch.setattr(common, "load_model", fail)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert _run("evaluate", "--model", model_spec, "--attack", "fgsm", "--out", str(blocker / "run")) == 2
+    assert "choose a writable folder with --out" in " ".join(capsys.readouterr().err.split())
+    assert _run("evaluate", "--model", model_spec, "--attack", "fgsm", "--out", str(blocker)) == 2
+    assert "got an existing file" in capsys.readouterr().err
+
+
+def test_budget_stop_is_incomplete_everywhere_then_resume_completes(tmp_path: Path, model_spec: str) -> None:
+    out = tmp_path / "run"
+    base = ["evaluate", "--model", model_spec, "--attack", "fgsm", "--attack", "pgd:steps=3"]
+    base += ["--n", "16", "--batch-size", "8", "--out", str(out), "--quiet"]
+    assert _run(*base, "--budget", "0") == 3
+    partial = EvaluationResult.load(out / "results.json")
+    assert partial.complete is False
+    assert "INCOMPLETE RUN" in (out / "report.html").read_text()
+    assert "INCOMPLETE" in (out / "report.html").read_text().split("Per attack")[1][:200]
+    # Re-running into the same folder needs --resume; with it the run completes.
+    assert _run(*base) == 2
+    assert _run(*base, "--resume") == 0
+    done = EvaluationResult.load(out / "results.json")
+    assert done.complete and "INCOMPLETE" not in (out / "report.html").read_text()
+
+
+def test_ctrl_c_writes_partial_results_marked_incomplete(
+    tmp_path: Path, model_spec: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bandlimit.evaluation as evaluation
+
+    real = evaluation.evaluate
+    calls = []
+
+    def interrupted_once(*args: object, **kwargs: object) -> EvaluationResult:
+        calls.append(kwargs.get("budget_s"))
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", interrupted_once)
+    out = tmp_path / "run"
+    code = _run(
+        "evaluate", "--model", model_spec, "--attack", "fgsm", "--attack", "pgd:steps=3", "--n", "16",
+        "--batch-size", "8", "--out", str(out), "--quiet", "--leaderboard",
+    )  # fmt: skip
+    assert code == 130
+    assert calls == [None, 0.0]
+    result = EvaluationResult.load(out / "results.json")
+    assert result.complete is False
+    assert not (out / "leaderboard.json").exists()  # nothing more runs after an interrupt
+    assert "interrupted (Ctrl-C)" in (out / "report.html").read_text()
+
+
+# ------------------------------------------------------------------ heatmap and spectrum
+def test_heatmap_command(tmp_path: Path, model_spec: str) -> None:
+    out = tmp_path / "hm"
+    assert _run("heatmap", "--model", model_spec, "--n", "4", "--cells", "central:7", "--out", str(out), "--quiet") == 0
+    result = HeatmapResult.load(out / "results.json")
+    assert result.norm == 4.0 and result.n == 4 and result.random_sign and result.clip
+    assert result.error.shape == (32, 32)
+    evaluated = torch.isfinite(result.error)
+    assert int(evaluated.sum()) == 49  # the central 7×7 block only
+    assert (out / "figures" / "heatmap.png").is_file() and _images_in_report(out) == 1
+    assert _run("heatmap", "--model", model_spec, "--norm-l2", "-1", "--out", str(tmp_path / "x")) == 2
+
+
+def test_spectrum_command_with_filtered(tmp_path: Path, model_spec: str) -> None:
+    out = tmp_path / "sp"
+    code = _run(
+        "spectrum", "--model", model_spec, "--attack", "pgd:steps=3", "--attack", "pgd:steps=3,band=low",
+        "--n", "8", "--filtered", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert code == 0
+    report = SpectrumReport.load(out / "results.json")
+    assert len(report.spectra) == 2
+    full, low = report.spectra
+    assert abs(sum(full.band_energy.values()) - 1.0) < 1e-6
+    assert low.band_energy["low"] > full.band_energy["low"]  # the band-limited attack stays low
+    names = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert names == ["accuracy_vs_bandwidth.png", "accuracy_vs_radius.png", "radial_profiles.png", "spectra.png"]
+    assert _images_in_report(out) == 4
+    assert json.loads((out / "filtered.json").read_text())["kind"] == "filtered"
+
+
+# ----------------------------------------------------------------------- leaderboard
+def test_leaderboard_lists_missing_baselines_without_numbers(tmp_path: Path, model_spec: str) -> None:
+    if available_baselines():
+        pytest.skip("baseline weights are installed; this test covers their absence")
+    out = tmp_path / "lb"
+    code = _run(
+        "evaluate", "--model", model_spec, "--suite", "quick", "--leaderboard", "--n", "8", "--analysis-n", "4",
+        "--out", str(out), "--quiet", "--no-sanity",
+    )  # fmt: skip
+    assert code == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board[0]["model"] == model_spec and board[0]["worst_case"] is not None
+    missing = board[1:]
+    assert [e["model"] for e in missing] == ["resnet20-natural", "resnet20-gaussian", "resnet20-fastat"]
+    assert all(
+        e["status"] == NOT_AVAILABLE and e["worst_case"] is None and e["clean_accuracy"] is None for e in missing
+    )
+    assert {p.name for p in (out / "figures").glob("*.png")} >= {"heatmap.png", "spectra.png", "radial_profiles.png"}
+    html = (out / "report.html").read_text()
+    assert html.count(NOT_AVAILABLE) == 3 and _images_in_report(out) == len(list((out / "figures").glob("*.png")))
+    result = EvaluationResult.load(out / "results.json")
+    assert {a.name for a in result.attacks} == {"pgd", "simba", "fourier"}
+
+
+def test_leaderboard_ranking_order() -> None:
+    rows = [
+        LeaderboardEntry("a", "complete", "x", 0.9, {"g": 0.1}, 0.1),
+        LeaderboardEntry("b", NOT_AVAILABLE, "baseline"),
+        LeaderboardEntry("c", "incomplete", "x", 0.9, {"g": 0.9}, 0.9),
+        LeaderboardEntry("d", "complete", "x", 0.8, {"g": 0.4}, 0.4),
+    ]
+    assert [r.model for r in sorted(rows, key=_rank_key)] == ["d", "a", "c", "b"]
+
+
+# ----------------------------------------------------------------- folder and merging
+def test_to_toml_round_trip() -> None:
+    settings = {"model": 'a "quoted" name', "n": 3, "eps": 0.5, "flag": True, "attack": ["pgd", "fgsm"], "x": None}
+    settings["inf"] = float("inf")
+    settings["table"] = {"k": 1}
+    back = tomllib.loads(to_toml(settings))
+    assert back == {k: v for k, v in settings.items() if v is not None}
+    with pytest.raises(TypeError, match="expected a TOML scalar"):
+        to_toml({"bad": [{"a": 1}]})
+
+
+def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
+    from attacks.pgd import FGSM, PGD
+    from bandlimit.app import resolve_model
+    from bandlimit.data import load_dataset, to_tensors
+    from bandlimit.evaluation import evaluate
+
+    model = resolve_model(model_spec)
+    x, y = to_tensors(load_dataset("cifar10-sample", n=16))
+    attacks = [FGSM(eps=2 / 255), PGD(eps=2 / 255, steps=3, random_start=False), FGSM(eps=8 / 255)]
+    whole = evaluate(model, (x, y), attacks, batch_size=5)
+    parts = [evaluate(model, (x[s], y[s]), attacks, batch_size=5) for s in (slice(0, 7), slice(7, 16))]
+    merged = merge_evaluations(parts, x.shape[1:])
+    assert merged.robust_accuracy == whole.robust_accuracy
+    assert merged.clean_accuracy == whole.clean_accuracy
+    assert torch.equal(merged.samples.index, whole.samples.index)
+    for key, pred in whole.samples.pred.items():
+        assert torch.equal(merged.samples.pred[key], pred)
+    assert [a.robust_accuracy for a in merged.attacks] == [a.robust_accuracy for a in whole.attacks]
+    assert [f.code for f in merged.findings] == [f.code for f in whole.findings]
+    assert merged.checks["eps-curve"] == whole.checks["eps-curve"]
+
+
+def test_run_folder_atomic_json(tmp_path: Path) -> None:
+    folder = RunFolder.prepare(tmp_path / "f", "evaluate")
+    folder.write_json("a.json", {"x": 1})
+    with pytest.raises(ValueError, match="Out of range float"):
+        folder.write_json("a.json", {"x": float("nan")})
+    assert json.loads((tmp_path / "f" / "a.json").read_text()) == {"x": 1}  # old file intact
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["a.json", "figures"]
+
+
+# ----------------------------------------------------------------------- subprocesses
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(tmp_path))
+    return env
+
+
+def test_console_script_smoke(tmp_path: Path) -> None:
+    """The installed script: a real process, its exit status and the one-line error (no traceback)."""
+    script = shutil.which("bandlimit", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the bandlimit console script is not installed in this environment")
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [script, "evaluate", "--model", "resnet20", "--attack", "pgd:stepz=3", "--out", str(out)],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "error:" in proc.stderr and "stepz" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_one(tmp_path: Path) -> None:
+    (tmp_path / "dist_model.py").write_text(MODULE)
+    # Settings go through --config: torchrun's own parser would take --n for one of its options.
+    (tmp_path / "run.toml").write_text(
+        'model = "dist_model:build"\nattack = ["fgsm", "pgd:steps=3,random_start=false"]\neps = "2/255,8/255"\n'
+        'n = 16\nbatch_size = 4\ndevice = "cpu"\nquiet = true\n'
+    )
+    common = ["evaluate", "--config", str(tmp_path / "run.toml")]
+    runner = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "bandlimit.cli",
+    ]
+    proc = subprocess.run(
+        [*runner, *common, "--out", str(tmp_path / "two")],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "two").glob("state*.pt")) == ["state-rank0.pt", "state-rank1.pt"]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    finally:
+        sys.path.remove(str(tmp_path))
+    two = EvaluationResult.load(tmp_path / "two" / "results.json")
+    one = EvaluationResult.load(tmp_path / "one" / "results.json")
+    assert two.complete and two.n == one.n == 16
+    assert two.environment["world_size"] == 2
+    assert two.robust_accuracy == one.robust_accuracy and two.clean_accuracy == one.clean_accuracy
+    for key, pred in one.samples.pred.items():
+        assert torch.equal(two.samples.pred[key], pred)
