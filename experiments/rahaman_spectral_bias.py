@@ -15,7 +15,8 @@ Expected: the normalised amplitude at k = 5 reaches ~1 within about 1,000 iterat
 k = 50 is still well below 1 at the end; the order holds for both amplitude profiles.
 
 Hardware: 1 thread of a shared 2-core AMD EPYC CPU, no GPU. Measured run time at the
-defaults: about 4.5 minutes (~15 ms per iteration).
+defaults: 397 s with the machine at load average ~9 (~15 ms per iteration, about 4 minutes,
+when less loaded).
 
 Run: ``python experiments/rahaman_spectral_bias.py`` (writes experiments/results/rahaman_spectral_bias/).
 """

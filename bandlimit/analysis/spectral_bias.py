@@ -25,6 +25,7 @@ so that the experiment scripts stay glue.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ __all__ = [
     "xu_cnn",
 ]
 
+LOG = logging.getLogger(__name__)
 _ERROR_KINDS = ("magnitude", "complex")
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -531,6 +533,14 @@ def train_with_filtering(
         acc = float((logits.argmax(dim=1) == labels).double().mean())
         e_low, e_high = probe.errors(torch.softmax(logits, dim=1))
         rows.append((e_low, e_high, loss, acc))
+        LOG.info(
+            "epoch %d: loss %.3f, accuracy %.3f, e_low %s, e_high %s",
+            len(rows) - 1,
+            loss,
+            acc,
+            e_low.numpy().round(3),
+            e_high.numpy().round(3),
+        )
         model.train()
 
     record()
