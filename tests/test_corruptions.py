@@ -62,6 +62,12 @@ class TestInvariants:
         corrupt(x, name, 5, generator=_gen())
         torch.testing.assert_close(x, images[:2], rtol=0, atol=0)
 
+    @pytest.mark.parametrize("name", [n for n in CORRUPTIONS if n not in ("brightness", "saturate")])
+    def test_single_channel_images(self, images: torch.Tensor, name: str) -> None:
+        x = images[:2, :1]
+        out = corrupt(x, name, 4, generator=_gen())
+        assert out.shape == x.shape and not torch.equal(out, x)
+
     @pytest.mark.parametrize("name", MONOTONE)
     def test_severity_monotone_in_distance(self, images: torch.Tensor, name: str) -> None:
         dist = [float((corrupt(images, name, s, generator=_gen()) - images).square().mean()) for s in SEVERITIES]
