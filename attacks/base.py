@@ -96,6 +96,8 @@ class Attack(ABC):
     Class attributes:
         name: Short name used in results and on the command line.
         uses_gradients: True for white-box attacks; False ones run under ``torch.no_grad()``.
+            :meth:`run` reads ``self.uses_gradients``, so a subclass may make it a per-instance
+            property (the torchattacks adapter does).
     """
 
     name: ClassVar[str] = "attack"
@@ -185,6 +187,7 @@ class Attack(ABC):
             check_labels(targets, x.shape[0], "targets")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
+        self._check_inputs(x)
         y = y.to(x.device)
         targets = targets.to(x.device) if targets is not None else None
         with model_guard(model):
@@ -200,6 +203,13 @@ class Attack(ABC):
                     model, x, y, targets=targets, generator=generator, clean_logits=clean_logits
                 )
         return result
+
+    def _check_inputs(self, x: Tensor) -> None:  # noqa: B027 - optional hook, empty by default
+        """Validate settings that depend on the images (size, channels) before any work.
+
+        Called by :meth:`run` after the generic checks and before the first forward pass;
+        subclasses raise ``ValueError`` naming the fix. The default accepts everything.
+        """
 
     @abstractmethod
     def _run(

@@ -189,6 +189,16 @@ class FourierBasisAttack(Attack):
             )
         return cells
 
+    def _check_inputs(self, x: Tensor) -> None:
+        """Channel count and cell indices must fit the images (checked before any query)."""
+        _, c, h, w = x.shape
+        if c != self.channels:
+            raise ValueError(
+                f"x: expected {self.channels}-channel images as configured, got {c} channels; "
+                f"build the attack with channels={c}"
+            )
+        self._cells_for(h, w)
+
     def _run(
         self,
         model: nn.Module,
@@ -200,11 +210,6 @@ class FourierBasisAttack(Attack):
         clean_logits: Tensor,
     ) -> AttackResult:
         n, c, h, w = x.shape
-        if c != self.channels:
-            raise ValueError(
-                f"x: expected {self.channels}-channel images as configured, got {c} channels; "
-                f"build the attack with channels={c}"
-            )
         cells = self._cells_for(h, w)
         basis = fourier_basis_stack(h, w, cells, dtype=x.dtype, device=x.device)  # (P, h, w)
         signs = sign_patterns(c, per_channel=self.per_channel_sign).to(dtype=x.dtype, device=x.device)  # (S, C)

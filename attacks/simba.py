@@ -254,6 +254,15 @@ class SimBA(Attack):
         return log_odds(logits, label), logits.argmax(dim=1)
 
     # ---------------------------------------------------------------------- algorithm
+    def _check_inputs(self, x: Tensor) -> None:
+        """``freq_dims`` must fit the images (checked before any query)."""
+        _, _, h, w = x.shape
+        if self.freq_dims is not None and self.freq_dims > min(h, w):
+            raise ValueError(
+                f"freq_dims: expected at most min(H, W) = {min(h, w)} for {h}x{w} images, "
+                f"got {self.freq_dims}; use freq_dims=None for the whole image"
+            )
+
     def _run(
         self,
         model: nn.Module,
