@@ -100,6 +100,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts", nargs="+", choices=["clean", "transfer", "adaptive"], default=["clean", "transfer", "adaptive"]
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -108,17 +111,29 @@ def main() -> None:
     x, y = load_cifar(args.n, device)
     print(f"ResNet-20, {args.n} lossless CIFAR-10 test images, K={SAMPLES} gaussian directions, device {device}")
 
-    # 1. Clean accuracy vs radius (logit and probability averaging).
+    if "clean" in args.parts:
+        clean_table(model, x, y, args.seed)
+    if "transfer" in args.parts:
+        transfer_table(model, x, y, args.seed)
+    if "adaptive" in args.parts:
+        adaptive_table(model, x[: args.adaptive_n], y[: args.adaptive_n], args)
+    print(f"\nTotal time {time.perf_counter() - t0:.0f} s")
+
+
+def clean_table(model: nn.Module, x: Tensor, y: Tensor, seed: int) -> None:
+    """1. Clean accuracy vs radius (logit and probability averaging)."""
     print("\n| r (L2, [0,1]) | rms/pixel | clean acc (logits) | clean acc (probs) |")
     print("|---|---|---|---|")
     for r in RADII:
-        acc_l = accuracy(averaged(model, r, args.seed), x, y).float().mean().item()
-        acc_p = accuracy(averaged(model, r, args.seed, average="probs"), x, y).float().mean().item()
+        acc_l = accuracy(averaged(model, r, seed), x, y).float().mean().item()
+        acc_p = accuracy(averaged(model, r, seed, average="probs"), x, y).float().mean().item()
         print(f"| {r:g} | {r / np.sqrt(3072):.4f} | {acc_l:.1%} | {acc_p:.1%} |")
 
-    # 2. Paper's protocol: adversarial examples from the undefended model, classified by f̄.
+
+def transfer_table(model: nn.Module, x: Tensor, y: Tensor, seed: int) -> None:
+    """2. Paper's protocol: adversarial examples from the undefended model, classified by f̄."""
     clean_ok = accuracy(model, x, y)
-    made = transfer_examples(model, x, y, args.seed)
+    made = transfer_examples(model, x, y, seed)
     print("\nTransfer protocol. 'defended' = share of successful adversarial examples (clean-correct, fooled")
     print("the base model) that the averaged model classifies correctly; 'acc' = accuracy on all x_adv.")
     print("\n| attack | base acc | " + " | ".join(f"r={r:g} defended / acc" for r in RADII[1:]) + " |")
@@ -128,17 +143,17 @@ def main() -> None:
         fooled = clean_ok & ~base_ok
         cells = []
         for r in RADII[1:]:
-            ok = accuracy(averaged(model, r, args.seed + 1), x_adv, y)
+            ok = accuracy(averaged(model, r, seed + 1), x_adv, y)
             cells.append(f"{ok[fooled].float().mean().item():.1%} / {ok.float().mean().item():.1%}")
         print(f"| {name} | {base_ok.float().mean().item():.1%} | " + " | ".join(cells) + " |")
     median_l2 = (made["PGD-50 l2 1.0 early-stop"] - x).flatten(1).norm(dim=1).median().item()
     print(f"(median L2 of the early-stopped PGD perturbations: {median_l2:.3f})")
 
-    # 3. Adaptive attack: PGD with EOT on the averaged model itself.
+
+def adaptive_table(model: nn.Module, xa: Tensor, ya: Tensor, args: argparse.Namespace) -> None:
+    """3. Adaptive attack: PGD with EOT on the averaged model itself."""
     _, PGD = _attack_classes()
-    n = args.adaptive_n
-    xa, ya = x[:n], y[:n]
-    r = args.adaptive_radius
+    n, device, r = len(xa), xa.device, args.adaptive_radius
     print(f"\nAdaptive PGD-EOT on f̄ (r={r:g}, K={SAMPLES}), {n} images, {args.steps} steps, evaluated with fresh draws")
     print("\n| attack | EOT samples | acc of f̄ | acc of base model on the same x_adv |")
     print("|---|---|---|---|")
@@ -154,7 +169,6 @@ def main() -> None:
             acc_base = accuracy(model, x_adv, ya).float().mean().item()
             label = f"PGD-{args.steps} {norm} {'8/255' if norm == 'linf' else eps}"
             print(f"| {label} | {eot} | {acc_def:.1%} | {acc_base:.1%} |")
-    print(f"\nTotal time {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":
