@@ -1,0 +1,272 @@
+"""Shared glue of the paper-reproduction scripts: model slots, data, output folder, JSON, SUMMARY.md.
+
+Nothing here is an experiment; the scripts in this folder import it (``from _common import ...``
+works because Python puts the script's own folder on ``sys.path``). Everything reusable lives in
+the packages; this file only wires them together the same way for every script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import tarfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bandlimit.app import resolve_model
+from bandlimit.data import load_dataset, to_tensors
+
+LOG = logging.getLogger("experiments")
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+SHARED = REPO.parent / "shared"
+CIFAR_TEST_NPZ = SHARED / "data" / "cifar10" / "test_lossless_1028.npz"
+CIFAR_TRAIN_NPZ = SHARED / "data" / "cifar10" / "train_lossless_4660.npz"
+IMAGENET_TAR = SHARED / "data" / "imagenet" / "imagenet_samples_256.tar.gz"
+#: Where the 1,000 shared ImageNet images are unpacked (git ignores ``.data/``).
+IMAGENET_DIR = REPO / ".data" / "imagenet-samples"
+
+#: The shipped CIFAR-10 models, by slot (override with ``--natural PATH`` etc.).
+DEFAULT_SLOTS = {"natural": "resnet20-natural", "gaussian": "resnet20-gaussian", "fastat": "resnet20-fastat"}
+HARDWARE_NOTE = "CPU: 2-core AMD EPYC (shared), no GPU"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of a SUMMARY.md table: the paper's claim, our number, and the verdict."""
+
+    claim: str
+    ours: str
+    verdict: str
+
+
+# --------------------------------------------------------------------------- models and data
+def device_of(name: str) -> torch.device:
+    """``"auto"``: CUDA when present, else the CPU; anything else as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_model(spec: str, device: torch.device) -> nn.Module:
+    """A model in eval mode from a registry name (shipped weights), a checkpoint path or ``pkg.mod:fn``."""
+    model = resolve_model(spec, pretrained=True).to(device).eval()
+    LOG.info("model %s loaded", spec)
+    return model
+
+
+def cifar_test(n: int, device: torch.device, source: str = "auto") -> tuple[Tensor, Tensor, str]:
+    """The first ``n`` CIFAR-10 test images: lossless shared copy when present, else the shipped sample.
+
+    Args:
+        n: Images wanted (capped at the size of the source, with a warning).
+        device: Where the tensors go.
+        source: ``"auto"``, or any :func:`bandlimit.data.load_dataset` name.
+    """
+    if source == "auto":
+        source = f"npz:{CIFAR_TEST_NPZ}" if CIFAR_TEST_NPZ.is_file() else "cifar10-sample"
+    data = load_dataset(source)
+    if n > len(data):
+        LOG.warning("%s holds %d images; using all of them instead of %d", source, len(data), n)
+    x, y = to_tensors(data, n=min(n, len(data)))
+    return x.to(device), y.to(device), source
+
+
+def cifar_train(n: int, device: torch.device) -> tuple[Tensor, Tensor, str]:
+    """``n`` lossless CIFAR-10 training images from ``../shared``, else the shipped *test* sample.
+
+    Without the shared file there is no training set on disk; the returned source then names the
+    test sample, and the caller must keep its own evaluation images apart (and say so).
+    """
+    source = f"npz:{CIFAR_TRAIN_NPZ}" if CIFAR_TRAIN_NPZ.is_file() else "cifar10-sample"
+    data = load_dataset(source)
+    x, y = to_tensors(data, n=min(n, len(data)))
+    return x.to(device), y.to(device), source
+
+
+def imagenet_data(n: int, device: torch.device, source: str = "sample") -> tuple[Tensor, Tensor, str]:
+    """``n`` ImageNet images at 224×224: the 32 shipped samples, or the 1,000 shared ones.
+
+    Args:
+        n: Images wanted (capped at what the source holds).
+        device: Where the tensors go.
+        source: ``"sample"`` (shipped, pre-cropped) or ``"shared"`` (``../shared`` tarball,
+            unpacked once into ``.data/``, resize 256 / centre crop 224, one image per class).
+    """
+    if source == "sample":
+        data = load_dataset("imagenet-sample")
+        name = "imagenet-sample (32 shipped images)"
+    elif source == "shared":
+        if not IMAGENET_DIR.is_dir():
+            if not IMAGENET_TAR.is_file():
+                raise FileNotFoundError(f"expected the shared ImageNet images at {IMAGENET_TAR}; use --imagenet sample")
+            IMAGENET_DIR.parent.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(IMAGENET_TAR) as tar:
+                tar.extractall(IMAGENET_DIR.parent, filter="data")
+        data = load_dataset("imagenet", root=IMAGENET_DIR)
+        name = f"shared ImageNet samples ({IMAGENET_DIR.relative_to(REPO)})"
+    else:
+        raise ValueError(f"imagenet source: expected 'sample' or 'shared', got {source!r}")
+    x, y = to_tensors(data, n=min(n, len(data)))
+    return x.to(device), y.to(device), name
+
+
+def imagenet_model(device: torch.device, spec: str = "efficientnet_lite0") -> tuple[nn.Module | None, str]:
+    """The offline EfficientNet-Lite0 (or ``spec``), or ``(None, why)`` when its packages are missing."""
+    try:
+        return load_model(spec, device), spec
+    except (ImportError, FileNotFoundError) as err:
+        LOG.warning("ImageNet model %s unavailable (%s); skipping the ImageNet part", spec, err)
+        return None, f"skipped: {err}"
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` on ``(x, y)``."""
+    hits = [model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size] for i in range(0, len(x), batch_size)]
+    correct = sum(int(h.sum()) for h in hits)
+    return correct / max(len(x), 1)
+
+
+@torch.no_grad()
+def correct_subset(model: nn.Module, x: Tensor, y: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """The first ``n`` images that ``model`` classifies correctly."""
+    keep = torch.cat([model(x[i : i + 256]).argmax(1) == y[i : i + 256] for i in range(0, len(x), 256)])
+    return x[keep][:n], y[keep][:n]
+
+
+# --------------------------------------------------------------------------- output
+def out_dir(name: str, override: str | None) -> Path:
+    """``experiments/results/<name>/`` (or ``override``), created."""
+    path = Path(override) if override else RESULTS / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def jsonable(value: Any) -> Any:
+    """Tensors to lists, NaN/inf to None, dataclasses and tuples to plain JSON types."""
+    if isinstance(value, Tensor):
+        return jsonable(value.detach().cpu().tolist())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON (atomically: a temporary file, then a rename)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(jsonable(payload), indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def hardware(device: torch.device) -> str:
+    """One line naming the machine the numbers come from."""
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    return f"CPU {platform.machine()}, {os.cpu_count()} cores visible, {torch.get_num_threads()} torch threads"
+
+
+def verdict(checks: Sequence[bool], rule: str) -> str:
+    """``"yes"`` when every check holds, ``"partly"`` when some do, ``"no"`` otherwise; the rule follows."""
+    word = "yes" if all(checks) else "partly" if any(checks) else "no"
+    return f"{word} ({rule})"
+
+
+def pct(value: float | None) -> str:
+    """``0.1234 -> '12.3%'`` (``'n/a'`` for None or NaN)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def write_summary(
+    path: Path,
+    *,
+    title: str,
+    command: str,
+    setup: str,
+    rows: Sequence[Row],
+    figures: dict[str, str],
+    notes: str = "",
+) -> None:
+    """SUMMARY.md: command, setup, the claim table (cells come from the JSON numbers), figures."""
+    lines = [f"# {title}", "", "Reproduce:", "", f"    {command}", "", setup, ""]
+    lines += ["| paper's claim | our number | agree? |", "|---|---|---|"]
+    lines += [f"| {r.claim} | {r.ours} | {r.verdict} |" for r in rows]
+    lines += [
+        "",
+        "Numbers: [`results.json`](results.json). The verdicts follow the rule stated in each cell; "
+        "they are computed by the script, not typed.",
+        "",
+    ]
+    if notes:
+        lines += [notes, ""]
+    lines += [f"![{caption}]({file})" for caption, file in figures.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- command line
+def parse_config(cls: type, description: str, full: dict[str, Any], argv: Sequence[str] | None = None) -> Any:
+    """Build ``cls`` (a frozen dataclass) from the command line: ``--full`` then per-field overrides.
+
+    Every field becomes an option (``--field-name``); tuples take comma-separated values and
+    booleans ``--flag/--no-flag``. ``--full`` starts from the paper-scale values in ``full``.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--full", action="store_true", help="paper-scale settings (GPU-sized; see the docstring)")
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, tuple):
+            kind = type(default[0]) if default else str
+            parser.add_argument(flag, type=lambda s, k=kind: tuple(k(v) for v in s.split(",") if v), default=None)
+        elif isinstance(default, (int, float)):
+            parser.add_argument(flag, type=type(default), default=None)
+        else:
+            parser.add_argument(flag, type=str, default=None)
+    args = vars(parser.parse_args(argv))
+    base = dataclasses.replace(defaults, **full) if args.pop("full") else defaults
+    return dataclasses.replace(base, **{k: v for k, v in args.items() if v is not None})
+
+
+class Timer:
+    """Wall-clock sections: ``with timer("heatmap"): ...``; ``timer.seconds`` maps name to seconds."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+        self._name = ""
+
+    def __call__(self, name: str) -> Timer:
+        self._name = name
+        return self
+
+    def __enter__(self) -> Timer:
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self._name] = round(time.perf_counter() - self._t0, 1)
+
+    def total(self) -> float:
+        """Seconds since the timer was made."""
+        return round(time.perf_counter() - self._start, 1)

@@ -1,0 +1,200 @@
+"""Smoke tests of the paper-reproduction scripts in experiments/ (tiny configs) and their shared glue.
+
+Each script's ``main(cfg)`` runs end to end at a tiny scale on the public ResNet-20 weights of
+``../shared/weights`` (skipped when absent), and must write results.json, SUMMARY.md and every
+figure SUMMARY.md links to. The glue's small pure helpers are checked on analytic cases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def load_script(name: str) -> ModuleType:
+    """Import experiments/<name>.py (its folder on sys.path, as when run as a script)."""
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    spec = importlib.util.spec_from_file_location(f"experiment_{name}", EXPERIMENTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A bandlimit checkpoint of the public ResNet-20 (CIFAR-10, ~92%), used for every model slot."""
+    found = sorted((SHARED / "weights").glob("resnet20-*.th"))
+    if not found:
+        pytest.skip("public ResNet-20 weights not found in ../shared/weights")
+    from bandlimit.models import create_model, load_checkpoint, save_checkpoint
+
+    model = load_checkpoint(found[0], create_model("resnet20"))
+    path = tmp_path_factory.mktemp("ckpt") / "resnet20.pt"
+    save_checkpoint(path, model)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def keep_threads() -> Iterator[None]:
+    """The scripts set torch's thread count; restore it for the other tests."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def check_outputs(out: Path, summary: dict) -> None:
+    """results.json parses, SUMMARY.md has one row per claim and every linked figure exists."""
+    assert json.loads((out / "results.json").read_text())["config"]["out_dir"] == str(out)
+    text = (out / "SUMMARY.md").read_text()
+    for row in summary["table"]:
+        assert f"| {row['claim']} | {row['ours']} | {row['verdict']} |" in text
+        assert re.match(r"(yes|partly|no|not run)\b", row["verdict"])
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (out / link).is_file(), link
+
+
+def smoke(name: str, tmp_path: Path, **changes: object) -> None:
+    module = load_script(name)
+    cfg = dataclasses.replace(module.Config(), threads=1, device="cpu", out_dir=str(tmp_path / name), **changes)
+    summary = module.main(cfg)
+    check_outputs(tmp_path / name, summary)
+
+
+SLOTS3 = ("natural", "gaussian", "fastat")
+
+
+def test_yin_fourier_perspective(checkpoint: str, tmp_path: Path) -> None:
+    smoke(
+        "yin_fourier_perspective",
+        tmp_path,
+        **dict.fromkeys(SLOTS3, checkpoint),
+        heatmap_images=4,
+        heatmap_cells="central:3",
+        filter_images=4,
+        spectrum_images=4,
+        pgd_steps=1,
+        corruption_images=4,
+    )
+
+
+def test_yin_imagenet(tmp_path: Path) -> None:
+    smoke("yin_imagenet", tmp_path, heatmap_images=1, cell_stride=31, filter_images=1, bandwidths=(8.0, 32.0))
+
+
+def test_lin_post_averaging(checkpoint: str, tmp_path: Path) -> None:
+    smoke(
+        "lin_post_averaging",
+        tmp_path,
+        natural=checkpoint,
+        clean_images=4,
+        attack_images=2,
+        radii=(1.35,),
+        samples=(2, 15),
+        pgd_steps=1,
+        deepfool_steps=2,
+        cw_steps=2,
+        adaptive_images=2,
+        eot_samples=1,
+        blackbox_images=2,
+        queries=4,
+    )
+
+
+def test_wang_hfc(checkpoint: str, tmp_path: Path) -> None:
+    smoke(
+        "wang_hfc",
+        tmp_path,
+        **dict.fromkeys(SLOTS3, checkpoint),
+        split_images=4,
+        radii=(4.0, 8.0),
+        train_images=32,
+        batch_size=16,
+        epochs=1,
+        track_images=4,
+        rhos=(0.0, 0.5),
+        eps=(2 / 255,),
+        pgd_steps=1,
+        smooth_images=2,
+    )
+
+
+def test_wang_hfc_reads_checkpoints(checkpoint: str, tmp_path: Path) -> None:
+    """Part 2 from given per-epoch checkpoints instead of a training run (one record per file)."""
+    module = load_script("wang_hfc")
+    cfg = dataclasses.replace(module.Config(), checkpoints=checkpoint, track_images=2, radii=(8.0,))
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    out = module.training_curves(x, y, torch.device("cpu"), cfg)
+    assert len(out["records"]) == 1 and out["records"][0]["checkpoint"] == checkpoint
+    with pytest.raises(FileNotFoundError, match="--checkpoints"):
+        module.training_curves(x, y, torch.device("cpu"), dataclasses.replace(cfg, checkpoints=str(tmp_path / "no*")))
+
+
+def test_guo_simba(checkpoint: str, tmp_path: Path) -> None:
+    smoke("guo_simba", tmp_path, natural=checkpoint, fastat=checkpoint, images=2, max_queries=8, imagenet_images=0)
+
+
+def test_sharma_band_pgd(checkpoint: str, tmp_path: Path) -> None:
+    smoke("sharma_band_pgd", tmp_path, natural=checkpoint, fastat=checkpoint, images=3, steps=1)
+
+
+# --------------------------------------------------------------------------- glue helpers
+def test_parse_config_full_then_overrides() -> None:
+    module = load_script("sharma_band_pgd")
+    common = sys.modules["_common"]
+    cfg = common.parse_config(module.Config, "x", module.FULL, ["--full", "--steps", "3", "--eps", "0.1,0.2"])
+    assert (cfg.images, cfg.steps, cfg.eps) == (1000, 3, (0.1, 0.2))
+    assert common.parse_config(module.Config, "x", module.FULL, []) == module.Config()
+    with pytest.raises(SystemExit):
+        common.parse_config(module.Config, "x", module.FULL, ["--no-such-option", "1"])
+
+
+def test_verdict_words() -> None:
+    load_script("sharma_band_pgd")
+    verdict = sys.modules["_common"].verdict
+    assert verdict([True, True], "r").startswith("yes (r)")
+    assert verdict([True, False], "r").startswith("partly")
+    assert verdict([False], "r").startswith("no")
+
+
+def test_ring_errors_analytic() -> None:
+    module = load_script("yin_fourier_perspective")
+    d = (torch.arange(32) - 16).abs()
+    error = torch.maximum(d[:, None], d[None, :]).double() / 16  # error = Chebyshev radius / 16
+    rings = module.ring_errors(error)
+    assert rings["low"] == pytest.approx((0 + 8 * 1) / 9 / 16)
+    assert rings["mid"] == pytest.approx((7 * 56 + 8 * 64 + 9 * 72) / (56 + 64 + 72) / 16)
+    assert rings["high"] > rings["mid"] > rings["low"]
+
+
+def test_imagenet_grid_cells_and_display() -> None:
+    module = load_script("yin_imagenet")
+    cells = module.grid_cells(224, 63, 4)
+    assert cells.shape == (15 * 15, 2)
+    assert [112, 112] in cells.tolist()  # DC is evaluated
+    assert int((cells - 112).abs().max()) == 28
+    error = torch.full((224, 224), float("nan"), dtype=torch.float64)
+    error[cells[:, 0], cells[:, 1]] = 0.5
+    shown = module.display_map(error, 63, 4)
+    assert shown.shape == (63, 63) and not bool(shown.isnan().any())
+
+
+def test_random_band_size_and_seed() -> None:
+    module = load_script("sharma_band_pgd")
+    a, b = module.random_band(32, 32, 64, 0), module.random_band(32, 32, 64, 0)
+    assert int(a.sum()) == 64 and torch.equal(a, b)
+    assert not torch.equal(a, module.random_band(32, 32, 64, 1))
