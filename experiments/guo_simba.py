@@ -19,7 +19,7 @@ smaller L2 than pixel SimBA; adversarially trained models need many more queries
 Data: lossless CIFAR-10 test images from ``../shared`` when present, else ``cifar10-sample``;
 the 32 shipped ImageNet images (``--imagenet shared``: the 1,000 of ``../shared``). Hardware:
 CPU: 2-core AMD EPYC, no GPU. Expected run time at the defaults: about 3-4 minutes on 2 free
-cores (24 CIFAR images x 1,000 queries; 4 ImageNet images x 500 queries; the fast-AT runs
+cores (24 CIFAR images x 1,000 queries; 4 ImageNet images x 300 queries; the fast-AT runs
 dominate). Paper scale: ``--full`` (1,000 images, 6,144 / 20,000 queries; a GPU job).
 
 Run: ``python experiments/guo_simba.py`` (writes experiments/results/guo_simba/).
@@ -75,7 +75,7 @@ class Config:
     imagenet_model: str = "efficientnet_lite0"
     imagenet: str = "sample"
     imagenet_images: int = 4  # 0 skips the ImageNet part
-    imagenet_queries: int = 500  # paper: 10,000 iterations
+    imagenet_queries: int = 300  # paper: 10,000 iterations
     batch_size: int = 64
     seed: int = 0
     threads: int = 2

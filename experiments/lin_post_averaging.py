@@ -23,9 +23,9 @@ PGD-EOT to collapse toward the base model's 0-10%.
 
 Data: lossless CIFAR-10 test images from ``../shared`` when present, else ``cifar10-sample``.
 Hardware: CPU: 2-core AMD EPYC, no GPU. Expected run time at the defaults: about 4 minutes on 2
-free cores (200 clean / 64 transfer / 24 PGD-EOT / 16 black-box images, 200 black-box queries;
-the Square Attack paper needed 20,000). Paper scale: ``--full`` (1,000 images, 5,000 queries,
-more EOT; a GPU job).
+free cores (200 clean / 64 transfer / 24 PGD-EOT / 12 black-box images, 150 black-box queries;
+the Square Attack paper used 20,000): about 100k ResNet-20 forwards and 20k forward-backwards.
+Paper scale: ``--full`` (1,000 images, 5,000 queries, more EOT; a GPU job).
 
 Run: ``python experiments/lin_post_averaging.py`` (writes experiments/results/lin_post_averaging/).
 """
@@ -87,8 +87,8 @@ class Config:
     k: int = 15
     adaptive_images: int = 24
     eot_samples: int = 2  # EOT draws per PGD step (each already averages K directions)
-    blackbox_images: int = 16
-    queries: int = 200  # Square and SimBA budget (Square Attack paper: 20,000)
+    blackbox_images: int = 12
+    queries: int = 150  # Square and SimBA budget (Square Attack paper: 20,000)
     checks: bool = False  # the harness's gradient-masking checks (extra cost)
     batch_size: int = 64
     seed: int = 0

@@ -3,10 +3,10 @@
 Reproduces, on the shipped ResNet-20s (natural, Gaussian augmentation, fast FGSM-RS adversarial
 training), the paper's CIFAR-10 figures:
 
-1. **Fourier heat maps** (Fig. 2-style): error rate under ``v * r * U(i, j)`` noise, v = 4 per
+1. **Fourier heat maps** (the paper's heat-map figure): error rate under ``v * r * U(i, j)`` noise, v = 4 per
    channel, random sign per image and channel, clipped to [0, 1]; summarised as the mean error on
    the lowest ring (Chebyshev radius <= 1), a mid ring (7-9) and the highest ring (>= 14).
-2. **Low-pass / high-pass accuracy** (Fig. 3-style): keep (low-pass) or remove (high-pass) the
+2. **Low-pass / high-pass accuracy** (its filtering figure): keep (low-pass) or remove (high-pass) the
    centred B x B square of the spectrum. The paper's high-pass x-axis convention is unverified
    (papers.md §1), so the high-pass curve is drawn twice: against B (size of the removed
    square) and against N - B (width of the kept outer band).
@@ -14,7 +14,8 @@ training), the paper's CIFAR-10 figures:
    the fraction of energy in the low / mid / high bands (edges 0.25 and 0.5 of Nyquist).
 4. **Corruptions**: spectra E|F(C(X) - X)| of our CIFAR-10-C-style corruptions
    (``bandlimit.corruptions``, severity 3; not the published CIFAR-10-C), their high-frequency
-   energy fraction (outside the centred 8 x 8 square) and its Spearman correlation with the
+   energy fraction (energy outside |k| <= 4 per axis, i.e. ``high_frequency_fraction`` with
+   bandwidth 8 = N/4) and its Spearman correlation with the
    accuracy change of Gaussian augmentation and of adversarial training over natural training.
 
 Expected (paper, qualitative; papers.md §1 c): the natural model has high error for all but the
@@ -92,7 +93,7 @@ class Config:
     pgd_steps: int = 20
     corruption_images: int = 200
     severity: int = 3
-    hf_bandwidth: float = 8.0  # hf fraction = energy outside the centred 8x8 square (N/4)
+    hf_bandwidth: float = 8.0  # hf fraction = energy outside |k| <= B/2 per axis (B = N/4)
     batch_size: int = 256
     seed: int = 0
     threads: int = 2
@@ -203,7 +204,7 @@ def plot_hf_scatter(corr: dict[str, Any], path: Any) -> None:
         for name, hf, d in zip(corr["names"], corr["hf"], corr["delta"][slot], strict=True):
             ax.annotate(name.replace("_", " "), (hf, 100 * d), fontsize=6, alpha=0.7)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("high-frequency energy fraction of C(X) - X (outside centred 8x8)")
+    ax.set_xlabel("high-frequency energy fraction of C(X) - X (outside |k| <= 4)")
     ax.set_ylabel("accuracy change (points)")
     ax.set_title("Corruptions (severity 3): who gains from augmentation")
     ax.legend(fontsize=8)
