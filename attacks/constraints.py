@@ -1,6 +1,6 @@
 """Threat-model geometry for the one PGD loop: norm balls and frequency bands inside them.
 
-A constraint is a small object with three operations, all on per-sample perturbations
+A constraint is a small object with three main operations, all on per-sample perturbations
 ``delta`` of shape ``(N, C, H, W)`` around clean images ``x`` in [0, 1]:
 
 * ``step(delta, grad, step_size)``: one steepest-ascent step in the constraint's norm (the sign
@@ -15,15 +15,27 @@ radial scaling for L2) and then onto the box by clipping ``x + delta``. Clipping
 shrink each ``|delta_i|`` (the box interval ``[-x_i, 1 - x_i]`` contains 0), so the result
 stays in the ball: one pass is feasible, and for L∞ it is the exact Euclidean projection.
 
-A band ∩ ball ∩ box has no closed-form projection. :class:`BandConstraint` first runs a few
-rounds of alternating projections (band, ball, box; POCS), which brings ``delta`` close to
-the intersection, and then makes it exactly feasible: it projects onto the band (a linear
-orthogonal projection, so the result has no energy outside the band) and scales each sample
-by ``t = min(1, eps / ||delta||, largest t keeping x + t·delta in [0, 1])``. Scaling keeps
-the perturbation in the band subspace, so the returned ``delta`` satisfies all three
-constraints to float rounding. The box rounds aim at a slightly shrunken box (``margin``)
-so that the final band projection rarely pushes a saturated pixel (``x_i`` = 0 or 1) out of
-range, which would force ``t`` to 0.
+A band ∩ ball ∩ box has no closed-form projection. :class:`BandConstraint` separates the
+optimiser's *state* from the *point* the model sees:
+
+* ``iterate(delta, x)`` runs rounds of alternating projections (band, ball, box shrunk by a
+  small margin; POCS) on the state, which converges towards the intersection over the steps;
+* ``project(state, x)`` makes it exactly feasible: the band projection (linear and
+  orthogonal, so no energy is left outside the band), then a per-sample scaling by
+  ``t = min(1, eps / ||delta||, largest t keeping x + t·delta in [0, 1])``, which keeps the
+  perturbation in the band subspace. The result meets all three constraints to float
+  rounding, and ``project`` is idempotent;
+* ``finish(state, x)`` runs many more rounds before ``project``: the returned perturbation.
+
+Why the split and the margin: images have saturated pixels (``x_i`` = 0 or 1; about half of
+the CIFAR-10 test images). A band projection almost always pushes some of them slightly out
+of range, and then the largest feasible ``t`` is 0. Scaling the state itself would erase the
+attack's progress; keeping the state and aiming the box rounds at ``[m, 1 - m]`` lets the
+band-projected point clear the real box. On 128 CIFAR-10 images (ResNet-20, L∞ 8/255, DCT
+low band) this takes the share of zeroed perturbations from about 50% to none of the 128. Some
+image/band pairs admit no useful perturbation at all (an all-black image and a band without
+DC only allow ``delta = 0``), and there the attack honestly returns (nearly) nothing.
+Other plain constraints use the default ``iterate = project`` and ``finish = project``.
 """
 
 from __future__ import annotations

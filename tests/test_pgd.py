@@ -57,7 +57,11 @@ def _check_feasible(attack: PGD, x: torch.Tensor, x_adv: torch.Tensor, *, band_t
     c = attack.constraint
     if isinstance(c, BandConstraint):
         energy = delta.flatten(1).pow(2).sum(dim=1).clamp_min(torch.finfo(delta.dtype).tiny)
-        assert float((c.out_of_band_energy(delta) / energy).max()) <= band_tol
+        # x_adv is stored in x's dtype: a perturbation far below its resolution (float32: ~6e-8
+        # near 1) is rounded away except at dark pixels, so only resolvable ones are checked.
+        resolvable = delta.flatten(1).abs().amax(dim=1) > 1e3 * torch.finfo(delta.dtype).eps
+        rel = c.out_of_band_energy(delta) / energy
+        assert float(torch.where(resolvable, rel, 0.0).max()) <= band_tol
 
 
 class _Linear(nn.Module):
@@ -90,13 +94,19 @@ class _Counting(nn.Module):
 
 class TestProperties:
     @FAST
-    @given(variant=st.sampled_from(sorted(VARIANTS)), eps=st.floats(0.0, 0.5), seed=st.integers(0, 1000))
-    def test_feasible_and_deterministic(self, variant: str, eps: float, seed: int) -> None:
+    @given(
+        variant=st.sampled_from(sorted(VARIANTS)),
+        eps=st.floats(0.0, 0.5),
+        seed=st.integers(0, 1000),
+        targeted=st.booleans(),
+    )
+    def test_feasible_and_deterministic(self, variant: str, eps: float, seed: int, targeted: bool) -> None:
         model = _model(seed)
         x, y = _data(4, seed)
+        targets = (y + 1) % 10 if targeted else None
         attack = PGD(eps=eps, steps=3, **VARIANTS[variant])
-        a = attack(model, x, y, generator=torch.Generator().manual_seed(seed))
-        b = attack(model, x, y, generator=torch.Generator().manual_seed(seed))
+        a = attack(model, x, y, targets=targets, generator=torch.Generator().manual_seed(seed))
+        b = attack(model, x, y, targets=targets, generator=torch.Generator().manual_seed(seed))
         assert torch.equal(a, b)
         # float32: the stored x_adv carries rounding noise of about 1e-8 per pixel
         _check_feasible(attack, x, a, band_tol=1e-6)
