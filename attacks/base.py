@@ -9,10 +9,8 @@ taken by accident.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_choice, check_images, check_labels, check_logits
+from bandlimit._torch import model_guard
 
 __all__ = ["NORMS", "Attack", "AttackResult", "ThreatModel", "model_guard"]
 
@@ -64,27 +63,6 @@ class AttackResult:
     x_adv: Tensor
     queries: Tensor | None = None
     info: dict[str, Any] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def model_guard(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and frozen parameters for the duration of the block, then restore both.
-
-    Freezing parameters means autograd computes input gradients only (about 2 forward
-    equivalents per step instead of 3) and never touches ``param.grad``.
-    """
-    was_training = model.training
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    model.eval()
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 class Attack(ABC):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_images, check_labels, check_positive_int
+from bandlimit._torch import model_guard
 
 __all__ = [
     "Progress",
@@ -49,26 +49,6 @@ def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch
     for t in model.buffers():
         return t.device
     return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def model_guard(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and frozen parameters for the block; both restored afterwards.
-
-    Frozen parameters mean input gradients never fill ``param.grad`` of the user's model.
-    """
-    was_training = model.training
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    model.eval()
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 @torch.no_grad()
