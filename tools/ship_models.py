@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    shared_data = args.data.replace("/work/shared/", "../shared/")
+    recipe = meta.get("recipe") or {}
+    recipe_text = ", ".join(f"{k}={v}" for k, v in recipe.items()) if isinstance(recipe, dict) else str(recipe)
     card = f"""# {args.name}
 
 {args.description}
@@ -102,18 +105,19 @@ def main(argv: list[str] | None = None) -> int:
 |---|---|
 | architecture | ResNet-20 (He et al. 2016, option-A shortcuts), {sum(p.numel() for p in model.parameters()):,} parameters |
 | normalisation (inside the model) | mean {tuple(round(m, 4) for m in meta.get("mean", ()))}, std {tuple(round(s, 4) for s in meta.get("std", ()))} |
-| recipe | `{meta.get("recipe")}` |
+| recipe | `{recipe_text}` |
 | training data | the **JPEG (quality 75) copy** of the full CIFAR-10 training set (50,000 images): the only full training set available offline here. JPEG removes high frequencies, which matters for frequency analyses. |
 | training | {facts.get("epochs")} epochs, {facts.get("train_seconds")} s of epoch time (wall clock {facts.get("wall_clock", "n/a")}) on a 2-core AMD EPYC CPU (no GPU), bf16 autocast + channels_last, shared with other jobs |
-| clean accuracy | **{100 * result.clean_accuracy:.1f}%** on {result.n} lossless CIFAR-10 test images ({metrics["test_data"]}) |
+| clean accuracy | **{100 * result.clean_accuracy:.1f}%** on {result.n} lossless CIFAR-10 test images (`{metrics["test_data"]}`) |
 | PGD-{args.steps} accuracy, L∞ {args.eps * 255:.0f}/255 | **{100 * pgd_acc:.1f}%** on the same images (random start, step 2.5·eps/steps, verified by the harness) |
 | SHA-256 | `{digest}` |
 
-Reproduce:
+Reproduce (from a clone, with the team's offline data in `../shared`):
 
 ```bash
+mkdir -p .data && tar xzf ../shared/data/cifar10/cifar10_jpeg_q75.tar.gz -C .data
 {facts.get("command", "see runs/train_all.sh")}
-python tools/ship_models.py --run runs/{args.run.name} --name {args.name} --data {args.data}
+python tools/ship_models.py --run runs/{args.run.name} --name {args.name} --data {shared_data}
 ```
 """
     (ASSETS / f"{args.name}.md").write_text(card, encoding="utf-8")

@@ -74,6 +74,7 @@ PRETRAINED: tuple[PretrainedEntry, ...] = (
         "resnet20-natural.md",
         recipe="natural",
         description="ResNet-20, standard training on CIFAR-10",
+        sha256="489dfe1aeb9f4107f211974af6fe85908e6ca2d664944fa8be9f6984970f0573",
     ),
     PretrainedEntry(
         "resnet20-gaussian",
