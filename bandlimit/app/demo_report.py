@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from bandlimit._io import atomic_write
 from bandlimit.reports import HtmlReport, plot_heatmaps, plot_radial_profiles, plot_spectra
 
 __all__ = ["ROW_COLUMNS", "write_demo_folder"]
@@ -27,17 +26,6 @@ ROW_COLUMNS = (
 PERCENT_COLUMNS = ("clean", "PGD", "PGD-EOT", "SimBA-DCT", "worst case L∞", "Fourier-basis")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_demo_folder(result: Any, out_dir: Path) -> dict[str, str]:
     """Write every file of the demo and return ``{kind: path}``."""
     from bandlimit.app.demo import demo_json
@@ -45,11 +33,11 @@ def write_demo_folder(result: Any, out_dir: Path) -> dict[str, str]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
-    _atomic_write(out_dir / "results.json", demo_json(result))
+    atomic_write(out_dir / "results.json", demo_json(result))
     files["results"] = str(out_dir / "results.json")
-    _atomic_write(out_dir / "config.json", json.dumps(result.config, indent=2))
+    atomic_write(out_dir / "config.json", json.dumps(result.config, indent=2))
     files["config"] = str(out_dir / "config.json")
-    _atomic_write(out_dir / "environment.json", json.dumps(environment(), indent=2, default=str))
+    atomic_write(out_dir / "environment.json", json.dumps(environment(), indent=2, default=str))
     cfg = result.config
     v = cfg["fourier_norm"]
     files["heatmaps"] = str(

@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from bandlimit._io import atomic_write
+
 __all__ = ["RunFolder", "environment_info", "merge_evaluations", "to_toml"]
 
 _PACKAGES = ("torch", "torchvision", "numpy", "scipy", "rich", "matplotlib", "torchattacks")
@@ -40,15 +42,7 @@ _PACKAGES = ("torch", "torchvision", "numpy", "scipy", "rich", "matplotlib", "to
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, write)
 
 
 # ----------------------------------------------------------------------------------- TOML

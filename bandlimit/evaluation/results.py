@@ -23,7 +23,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
+
+from bandlimit._io import atomic_write
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -207,17 +208,7 @@ class Result:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the result as JSON to ``path`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, self.to_json())
 
     @classmethod
     def from_dict(cls: type[_R], data: dict[str, Any]) -> _R:
