@@ -2,7 +2,8 @@
 
 White-box: :class:`PGD` (L∞/L2, restarts, targeted, CE or CW loss, EOT, frequency bands)
 and :class:`FGSM`. Black-box (outputs only, exact query counts): :class:`FourierBasisAttack`
-and :class:`SimBA` (pixel and DCT). :class:`TorchAttack` runs any torchattacks attack.
+and :class:`SimBA` (pixel and DCT). :class:`TransferAttack` makes examples on a source
+model (the protocol of many defence papers). :class:`TorchAttack` runs any torchattacks attack.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from attacks.constraints import BandConstraint, Constraint, L2Ball, LinfBall, ma
 from attacks.fourier import FourierBasisAttack
 from attacks.pgd import FGSM, PGD
 from attacks.simba import SimBA
+from attacks.transfer import TransferAttack
 
 __all__ = [
     "FGSM",
@@ -27,6 +29,7 @@ __all__ = [
     "SimBA",
     "ThreatModel",
     "TorchAttack",
+    "TransferAttack",
     "available_torchattacks",
     "make_constraint",
 ]
