@@ -91,6 +91,7 @@ PRETRAINED: tuple[PretrainedEntry, ...] = (
         "resnet20-fastat.md",
         recipe="fast_fgsm_rs",
         description="ResNet-20, fast adversarial training (FGSM with random start) on CIFAR-10",
+        sha256="f38f5a1cc962524d4f96d30559d147ba1e8d0af2d6fd19eab3d054099d1ca532",
     ),
 )
 
