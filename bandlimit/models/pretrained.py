@@ -83,6 +83,7 @@ PRETRAINED: tuple[PretrainedEntry, ...] = (
         "resnet20-gaussian.md",
         recipe="gaussian",
         description="ResNet-20, Gaussian data augmentation on CIFAR-10",
+        sha256="57bcbc84cfbb881c2496fc895e0d7a1553e05b65510205cf451130cdf23c37aa",
     ),
     PretrainedEntry(
         "resnet20-fastat",
