@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bandlimit.app.demo import DemoConfig, run_demo
-    from bandlimit.app.demo_report import PERCENT_COLUMNS, ROW_COLUMNS
+    from bandlimit.app.demo_report import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS
     from bandlimit.cli import console
     from bandlimit.reports import heatmap_panel, results_table
 
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             result.rows, columns=ROW_COLUMNS, percent=PERCENT_COLUMNS, title="Robust accuracy (CIFAR-10 sample)"
         )
     )
+    console.print(f"[dim]{COLUMN_NOTES}[/]")
     for name, evals in result.evaluations.items():
         for finding in evals["attacks"].findings:
             console.print(f"[yellow]check[/] {name}: {finding.message}\n  [dim]what to do:[/] {finding.advice}")

@@ -90,9 +90,13 @@ def _with_eot(p: _Planned, randomized: bool, eot: Any, eot_samples: int) -> str:
     want = eot if isinstance(eot, int) and not isinstance(eot, bool) else None
     if want is None and eot in ("auto", True) and randomized:
         want = eot_samples
+    current = p.info["config"].get("eot_samples", None)
+    if isinstance(current, int) and current > 1 and (want is None or current >= want):
+        # The caller configured EOT on this attack already; it counts as applied either way.
+        p.eot_samples = current
+        return "applied"
     if want is None:
         return "missing" if randomized else "n/a"
-    current = p.info["config"].get("eot_samples", None)
     if "eot_samples" not in p.info["config"] or not callable(getattr(p.attack, "replace", None)):
         return "missing"
     if isinstance(current, int) and current >= want:
