@@ -116,7 +116,7 @@ Reproduce (from a clone, with the team's offline data in `../shared`):
 
 ```bash
 mkdir -p .data && tar xzf ../shared/data/cifar10/cifar10_jpeg_q75.tar.gz -C .data
-{facts.get("command", "see runs/train_all.sh")}
+{facts.get("command", "see tools/train_shipped_models.sh")}
 python tools/ship_models.py --run runs/{args.run.name} --name {args.name} --data {shared_data}
 ```
 """
