@@ -73,8 +73,9 @@ def _grid_of_maps(
         h, w = arr.shape[-2:]
         image = ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, extent=_centred_extent(h, w))
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("horizontal frequency (cycles / image)")
-        ax.set_ylabel("vertical frequency (cycles / image)")
+        ax.set_xlabel("horizontal frequency\n(cycles / image)")
+        if ax is axes[0][0]:  # one y label: side-by-side panels share the axis
+            ax.set_ylabel("vertical frequency (cycles / image)")
     cbar = fig.colorbar(image, ax=axes[0].tolist(), shrink=0.85)
     cbar.set_label(cbar_label)
     fig.suptitle(title, fontsize=11)
