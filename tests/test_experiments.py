@@ -93,7 +93,18 @@ def test_yin_fourier_perspective(checkpoint: str, tmp_path: Path) -> None:
 
 
 def test_yin_imagenet(tmp_path: Path) -> None:
-    smoke("yin_imagenet", tmp_path, heatmap_images=1, cell_stride=31, filter_images=1, bandwidths=(8.0, 32.0))
+    from bandlimit.models.imagenet import WEIGHTS_AVAILABLE, _lite_status
+
+    settings = {"heatmap_images": 1, "cell_stride": 31, "filter_images": 1, "bandwidths": (8.0, 32.0)}
+    if _lite_status() == WEIGHTS_AVAILABLE:
+        smoke("yin_imagenet", tmp_path, **settings)
+        return
+    # Without the optional `lite` extra the script must say plainly that it did not run.
+    module = load_script("yin_imagenet")
+    out = tmp_path / "yin_imagenet"
+    cfg = dataclasses.replace(module.Config(), threads=1, device="cpu", out_dir=str(out), **settings)
+    summary = module.main(cfg)
+    assert "skipped" in summary and "lite" in (out / "SUMMARY.md").read_text()
 
 
 def test_lin_post_averaging(checkpoint: str, tmp_path: Path) -> None:

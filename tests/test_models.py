@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -315,6 +316,12 @@ def test_pretrained_entry_loads_installed_file(tmp_path: Path, monkeypatch: pyte
     torch.manual_seed(0)
     trained = create_model("resnet20-gaussian")
     save_checkpoint(tmp_path / "resnet20-gaussian.pt", trained, metadata={"metrics": {"clean": 0.5}})
+    # Register this stand-in file's own hash (the real entry pins the shipped file's hash).
+    digest = hashlib.sha256((tmp_path / "resnet20-gaussian.pt").read_bytes()).hexdigest()
+    entries = tuple(
+        dataclasses.replace(e, sha256=digest) if e.name == "resnet20-gaussian" else e for e in pretrained_mod.PRETRAINED
+    )
+    monkeypatch.setattr(pretrained_mod, "PRETRAINED", entries)
     (tmp_path / "resnet20-gaussian.md").write_text("# ResNet-20 Gaussian\n", encoding="utf-8")
     assert list_pretrained(available_only=True) == ["resnet20-gaussian"]
     model = create_model("resnet20-gaussian", pretrained=True)
