@@ -168,7 +168,8 @@ def _builder(entry: PretrainedEntry) -> Any:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> nn.Module:
-        resource, meta = _read_pretrained(entry) if pretrained else (None, {})
+        # Looked up at call time: PRETRAINED is the single source of truth (e.g. its SHA-256).
+        resource, meta = _read_pretrained(_entry(entry.name)) if pretrained else (None, {})
         if pretrained and num_classes not in (None, entry.num_classes):
             raise ValueError(
                 f"num_classes: the pretrained weights of {entry.name!r} have {entry.num_classes} classes, "
