@@ -217,7 +217,10 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
                         inet["dct"]["success_rate"] >= inet["pixel"]["success_rate"],
                     ],
                     "DCT: fewer queries and at least the success rate of pixel; smaller budget and other model",
-                ),
+                )
+                # A budget under which neither attack succeeds cannot support or refute the claim.
+                if inet["dct"]["success_rate"] > 0 or inet["pixel"]["success_rate"] > 0
+                else "not comparable (no success within the query budget; raise --imagenet-queries)",
             )
         )
     else:
