@@ -115,7 +115,14 @@ def _models(cfg: DemoConfig) -> dict[str, tuple[nn.Module, bool]]:
         "gaussian": (resolve_model(cfg.gaussian), False),
         "fast-AT": (resolve_model(cfg.fastat), False),
         f"post-avg(r={cfg.postavg_radius:g},K={cfg.postavg_samples})": (
-            PostAveraging(natural, radius=cfg.postavg_radius, samples=cfg.postavg_samples).eval(),
+            # Fresh directions on every call (a randomised defence), from a stream seeded by the
+            # demo's seed so that a rerun reproduces every number.
+            PostAveraging(
+                natural,
+                radius=cfg.postavg_radius,
+                samples=cfg.postavg_samples,
+                generator=torch.Generator().manual_seed(cfg.seed),
+            ).eval(),
             True,
         ),
         f"low-pass(B={cfg.lowpass_bandwidth:g})": (
