@@ -278,14 +278,22 @@ class TestLoop:
 # ------------------------------------------------------------------------- kill & resume
 _SCRIPT = textwrap.dedent(
     """
-    import sys, torch
+    import sys, time, torch
     sys.path.insert(0, {tests!r})
     from test_training import fresh_model, toy_data, cfg
     from bandlimit.training import train
     from defenses.recipes import NaturalTraining
+
+    class SlowNatural(NaturalTraining):
+        # 10 ms per step (128 steps, ~1.3 s per epoch) so that the kill lands mid-epoch on a
+        # fast idle machine too, not after the run has already finished.
+        def loss(self, model, xb, yb, *, generator=None):
+            time.sleep(0.01)
+            return super().loss(model, xb, yb, generator=generator)
+
     x, y = toy_data(256)
     resume = sys.argv[2] if len(sys.argv) > 2 else None
-    train(fresh_model(), (x, y), NaturalTraining(), cfg(epochs=4, batch_size=2, out_dir=sys.argv[1], resume=resume))
+    train(fresh_model(), (x, y), SlowNatural(), cfg(epochs=4, batch_size=2, out_dir=sys.argv[1], resume=resume))
     """
 )
 
@@ -302,7 +310,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path: Path) -> None:
             assert proc.poll() is None, "training exited before writing its first checkpoint"
             assert time.monotonic() < deadline, "no checkpoint within 60 s"
             time.sleep(0.05)
-        time.sleep(0.3)  # well inside epoch 2 (128 tiny steps per epoch)
+        time.sleep(0.3)  # well inside epoch 2 (128 steps of >= 10 ms each)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
