@@ -257,6 +257,9 @@ def run(args: argparse.Namespace) -> int:
     if info.enabled:
         import torch.distributed as dist
 
+        # Peers wait until rank 0 has written the folder: a rank that tears gloo down while
+        # another still talks to it can abort the whole job at exit.
+        dist.barrier()
         dist.destroy_process_group()
     if interrupted:
         return 130
