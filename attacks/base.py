@@ -20,9 +20,31 @@ from torch import Tensor, nn
 from bandlimit._checks import check_choice, check_images, check_labels, check_logits
 from bandlimit._torch import model_guard
 
-__all__ = ["NORMS", "Attack", "AttackResult", "ThreatModel", "model_guard"]
+__all__ = ["CPU_PASS_SIZE", "NORMS", "Attack", "AttackResult", "ThreatModel", "model_guard", "pass_size"]
 
 NORMS = frozenset({"linf", "l2"})
+
+#: Images per forward pass that the batched black-box attacks use on the CPU when their pass size
+#: is left at ``None``. Bigger passes fall out of cache and run slower per image: the public
+#: ResNet-20 on 2 threads takes 0.25-0.45 ms per image in passes of 64-128 images and 0.78-0.87 ms
+#: in passes of 512-1,024 (benchmarks/RESULTS.md).
+CPU_PASS_SIZE = 128
+
+
+def pass_size(requested: int | None, device: torch.device, accelerator: int | None) -> int | None:
+    """Images per forward pass: ``requested`` if given, else a default for the device.
+
+    Args:
+        requested: The attack's explicit setting, or None.
+        device: Where the images are.
+        accelerator: The default off the CPU (None = everything in one pass).
+
+    Returns:
+        A positive pass size, or None for "everything in one pass".
+    """
+    if requested is not None:
+        return requested
+    return CPU_PASS_SIZE if device.type == "cpu" else accelerator
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from attacks.base import Attack, AttackResult, ThreatModel, pass_size
 from bandlimit._checks import check_positive, check_positive_int
 from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack
 
 __all__ = ["FourierBasisAttack", "sign_patterns"]
+
+# Candidate images per forward pass on an accelerator when batch_size is None: large passes
+# keep a GPU busy, and 2,048 CIFAR-sized images stay well within memory.
+_ACCELERATOR_PASS = 2048
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +119,9 @@ class FourierBasisAttack(Attack):
         batch_cells: Cells per chunk (chunk = ``batch_cells`` x all sign patterns); larger
             chunks mean fewer, bigger forward passes but coarser query counts.
         batch_size: Most candidate images per forward pass (bounds memory); at least one image
-            x one chunk is always evaluated together.
+            x one chunk is always evaluated together. ``None``: 2,048 on an accelerator,
+            :data:`attacks.base.CPU_PASS_SIZE` (128) on the CPU, where huge passes fall out of
+            cache and run slower per image.
 
     :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if
     none succeeds, the candidate with the highest loss (cross-entropy of the true class;
@@ -142,7 +148,7 @@ class FourierBasisAttack(Attack):
         cells: Any = None,
         clip: bool = True,
         batch_cells: int = 16,
-        batch_size: int = 2048,
+        batch_size: int | None = None,
     ) -> None:
         norm_l2 = check_positive(norm_l2, "norm_l2")
         channels = check_positive_int(channels, "channels")
@@ -154,7 +160,8 @@ class FourierBasisAttack(Attack):
             raise ValueError(f"per_channel_sign: expected at most 8 channels (2**C patterns per cell), got {channels}")
         cells = _normalise_cells(cells)
         batch_cells = check_positive_int(batch_cells, "batch_cells")
-        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size")
         super().__init__(
             norm_l2=norm_l2,
             channels=channels,
@@ -214,6 +221,8 @@ class FourierBasisAttack(Attack):
         basis = fourier_basis_stack(h, w, cells, dtype=x.dtype, device=x.device)  # (P, h, w)
         signs = sign_patterns(c, per_channel=self.per_channel_sign).to(dtype=x.dtype, device=x.device)  # (S, C)
         num_cells, num_signs = basis.shape[0], signs.shape[0]
+        batch_size = pass_size(self.batch_size, x.device, _ACCELERATOR_PASS)
+        assert batch_size is not None  # an int default on every device
         targeted = targets is not None
         label = targets if targets is not None else y
 
@@ -232,7 +241,7 @@ class FourierBasisAttack(Attack):
             # (K*S, C, h, w): chunk cell k, sign pattern s at position k * S + s.
             deltas = self.norm_l2 * signs[None, :, :, None, None] * basis[start:stop, None, None]
             deltas = deltas.flatten(0, 1)
-            per_pass = max(1, self.batch_size // deltas.shape[0])
+            per_pass = max(1, batch_size // deltas.shape[0])
             for sub in idx.split(per_pass):
                 cand = x[sub, None] + deltas[None]  # (m, K*S, C, h, w)
                 if self.clip:

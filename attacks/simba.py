@@ -39,7 +39,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from attacks.base import Attack, AttackResult, ThreatModel, pass_size
 from bandlimit._checks import check_choice, check_positive, check_positive_int
 from bandlimit.spectral import idct2
 
@@ -172,6 +172,10 @@ class SimBA(Attack):
         stride: Ring width of the ``"strided"`` order.
         linf_bound: Optional L∞ bound on the pixel-space perturbation (clamped before the image
             is clipped to [0, 1]); ``None`` = no bound.
+        batch_size: Most images per forward pass. It changes speed and memory only, never the
+            queries or the result. ``None``: all active images in one pass on an accelerator,
+            :data:`attacks.base.CPU_PASS_SIZE` (128) on the CPU, where huge passes fall out of
+            cache and run slower per image.
 
     Returns from :meth:`run` an :class:`AttackResult` with ``queries`` (N,) int64 and ``info``:
     ``"success"`` (N,) bool, ``"l2"`` (N,) and ``"linf"`` (N,) norms of ``x_adv - x``,
@@ -198,6 +202,7 @@ class SimBA(Attack):
         order: str = "rand",
         stride: int = 7,
         linf_bound: float | None = None,
+        batch_size: int | None = None,
     ) -> None:
         eps = check_positive(eps, "eps")
         check_choice(basis, "basis", BASES)
@@ -208,6 +213,8 @@ class SimBA(Attack):
         stride = check_positive_int(stride, "stride")
         if linf_bound is not None:
             linf_bound = check_positive(linf_bound, "linf_bound")
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size")
         super().__init__(
             eps=eps,
             basis=basis,
@@ -216,6 +223,7 @@ class SimBA(Attack):
             order=order,
             stride=stride,
             linf_bound=linf_bound,
+            batch_size=batch_size,
         )
         self.eps = eps
         self.basis = basis
@@ -224,6 +232,7 @@ class SimBA(Attack):
         self.order = order
         self.stride = stride
         self.linf_bound = linf_bound
+        self.batch_size = batch_size
 
     @property
     def threat(self) -> ThreatModel:
@@ -250,7 +259,11 @@ class SimBA(Attack):
 
     def _probe(self, model: nn.Module, images: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
         """Log-odds of ``label`` (see :func:`log_odds`) and predicted class for candidate images."""
-        logits = model(images)
+        size = pass_size(self.batch_size, images.device, None)
+        if size is None or images.shape[0] <= size:
+            logits = model(images)
+        else:
+            logits = torch.cat([model(images[i : i + size]) for i in range(0, images.shape[0], size)])
         return log_odds(logits, label), logits.argmax(dim=1)
 
     # ---------------------------------------------------------------------- algorithm
@@ -341,8 +354,8 @@ class SimBA(Attack):
                 prev_r = state.prev.index_select(0, retry)
                 better = p_right > prev_r if targeted else p_right < prev_r
                 sel, keep_r = retry[better], torch.nonzero(better).squeeze(1)
-                state.delta[:, ch] = state.delta[:, ch].index_copy(0, sel, d_right.index_select(0, keep_r))
-                state.cur[:, ch] = state.cur[:, ch].index_copy(0, sel, cand[:, ch].index_select(0, keep_r))
+                state.delta[:, ch].index_copy_(0, sel, d_right.index_select(0, keep_r))
+                state.cur[:, ch].index_copy_(0, sel, cand[:, ch].index_select(0, keep_r))
                 state.prev.index_copy_(0, sel, p_right.index_select(0, keep_r).to(state.prev.dtype))
                 state.pred.index_copy_(0, sel, pred_right.index_select(0, keep_r))
                 state.accepted.index_add_(0, sel, torch.ones_like(sel))

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from attacks.base import ThreatModel
+from attacks.base import CPU_PASS_SIZE, ThreatModel, pass_size
 from attacks.fourier import FourierBasisAttack, sign_patterns
 from bandlimit.spectral import fourier_basis, fourier_basis_pairs, fourier_partner
 
@@ -288,3 +288,35 @@ def test_bad_inputs_at_run_time() -> None:
     assert attack.replace(norm_l2=2.0).config["cells"] == ((1, 2), (3, 4))
     result = attack.run(model, torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))
     assert bool((result.queries <= 4).all())
+
+
+class _PassSizes(nn.Module):
+    """Records the batch size of every forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.model(x)
+
+
+def test_default_pass_size_on_the_cpu_is_bounded_and_changes_nothing() -> None:
+    x = torch.rand(9, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    inner = LinearNet(seed=6)
+    y = inner(x).argmax(1)
+    model = _PassSizes(inner)
+    default = FourierBasisAttack(norm_l2=0.05, batch_cells=16).run(model, x, y)  # 32 candidates per image
+    # The clean pass sees all 9 images; then CPU_PASS_SIZE // 32 = 4 images x 32 candidates per pass.
+    assert model.sizes[0] == 9 and max(model.sizes[1:]) == CPU_PASS_SIZE
+    whole = FourierBasisAttack(norm_l2=0.05, batch_cells=16, batch_size=10_000).run(inner, x, y)
+    assert torch.equal(default.queries, whole.queries) and torch.equal(default.x_adv, whole.x_adv)
+
+
+def test_pass_size_rule() -> None:
+    cpu, meta = torch.device("cpu"), torch.device("meta")
+    assert pass_size(None, cpu, 2048) == CPU_PASS_SIZE and pass_size(None, cpu, None) == CPU_PASS_SIZE
+    assert pass_size(None, meta, 2048) == 2048 and pass_size(None, meta, None) is None
+    assert pass_size(7, cpu, 2048) == 7 and pass_size(7, meta, None) == 7

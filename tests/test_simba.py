@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.fft import idctn
 from torch import nn
 
-from attacks.base import ThreatModel
+from attacks.base import CPU_PASS_SIZE, ThreatModel
 from attacks.simba import SimBA, coordinate_order, log_odds
 
 
@@ -160,6 +160,8 @@ class TestValidation:
             ({"freq_dims": 0}, ValueError, "freq_dims: expected an integer >= 1"),
             ({"stride": 0}, ValueError, "stride: expected an integer >= 1"),
             ({"linf_bound": -1.0}, ValueError, "linf_bound: expected a value > 0"),
+            ({"batch_size": 0}, ValueError, "batch_size: expected an integer >= 1"),
+            ({"batch_size": 2.5}, TypeError, "batch_size: expected an integer"),
         ],
     )
     def test_bad_settings(self, kwargs: dict, error: type, match: str) -> None:
@@ -249,6 +251,40 @@ def test_query_counts_are_exact_and_within_budget(basis: str, max_queries: int) 
     assert torch.equal(model.counts, result.queries + 1)  # +1: the base class's uncounted clean forward
     assert bool((result.queries <= max_queries).all())
     assert model.grad_modes == {False}  # black box: never under autograd
+
+
+class _RowLimit(nn.Module):
+    """Records the batch size of every forward pass."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.model(x)
+
+
+@pytest.mark.parametrize("targeted", [False, True])
+def test_batch_size_bounds_the_passes_and_changes_nothing(targeted: bool) -> None:
+    inner = LinearNet(seed=2).double()
+    x = separated_images(7, (3, 8, 8), gap=0.3, seed=5)
+    y = inner(x).argmax(1)
+    targets = (y + 1) % 10 if targeted else None
+    whole = SimBA(eps=0.2, max_queries=120, freq_dims=4).run(
+        inner, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
+    )
+    limited = _RowLimit(inner)
+    chunked = SimBA(eps=0.2, max_queries=120, freq_dims=4, batch_size=2).run(
+        limited, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
+    )
+    # The base class's clean pass sees the whole batch; every attack pass at most 2 images.
+    assert limited.sizes[0] == 7 and len(limited.sizes) > 1 and max(limited.sizes[1:]) <= 2
+    torch.testing.assert_close(chunked.x_adv, whole.x_adv, rtol=0, atol=0)
+    assert torch.equal(chunked.queries, whole.queries)
+    assert torch.equal(chunked.info["success"], whole.info["success"])
+    assert bool(whole.info["success"].any()) and int(whole.queries.sum()) > 7
 
 
 def test_already_misclassified_images_cost_nothing() -> None:
@@ -350,3 +386,12 @@ def test_makes_progress_on_a_saturated_model() -> None:
     assert int(saturated.sum()) >= 6  # a probability comparison could never accept a step on these
     result = SimBA(eps=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
     assert bool(result.info["success"].all())
+
+
+def test_default_pass_size_on_the_cpu() -> None:
+    x = torch.rand(CPU_PASS_SIZE + 5, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    inner = LinearNet(shape=(3, 4, 4), seed=1)
+    model = _RowLimit(inner)
+    SimBA(eps=0.01, max_queries=2, freq_dims=2).run(model, x, inner(x).argmax(1))
+    # The clean pass sees every image; the attack's passes at most CPU_PASS_SIZE.
+    assert model.sizes[0] == CPU_PASS_SIZE + 5 and max(model.sizes[1:]) == CPU_PASS_SIZE
