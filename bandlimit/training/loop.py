@@ -9,12 +9,12 @@ channels-last tensors. The loop knows nothing of attacks: a *recipe* (see
 Every epoch ends with an atomic training-state file (``state.pt``) that continues the run
 bit-exactly, a model checkpoint (``last.pt``, plus ``best.pt`` when the test accuracy
 improves) and a JSON metrics log (``metrics.json``); the final model goes to ``model.pt``.
+These files are written and checked by :mod:`bandlimit.training.checkpointing`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import sys
@@ -29,6 +29,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from bandlimit.training.augment import augment_batch
+from bandlimit.training.checkpointing import STATE_FILE as STATE_FILE
+from bandlimit.training.checkpointing import check_resume, prepare_out_dir, write_epoch
 from bandlimit.training.config import TrainConfig, learning_rate, run_id
 from bandlimit.training.data import as_tensors
 from bandlimit.training.distributed import (
@@ -39,20 +41,13 @@ from bandlimit.training.distributed import (
     setup,
     shard_indices,
 )
-from bandlimit.training.state import (
-    STATE_FORMAT,
-    atomic_save,
-    atomic_write_text,
-    capture_global_rng,
-    read_training_state,
-    restore_global_rng,
-)
+from bandlimit.training.state import capture_global_rng, read_training_state, restore_global_rng
 
+# prepare_out_dir and STATE_FILE lived here before the run files moved to bandlimit.training.checkpointing;
+# both stay importable from this module (bandlimit.cli.train imports prepare_out_dir from here).
 __all__ = ["Recipe", "TrainResult", "evaluate_accuracy", "prepare_out_dir", "resolve_device", "train"]
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "state.pt"
 
 
 @runtime_checkable
@@ -169,60 +164,6 @@ def _check_recipe(recipe: Any) -> dict[str, Any]:
     return {"name": recipe.name, **(dict(config) if isinstance(config, dict) else {})}
 
 
-def prepare_out_dir(config: TrainConfig) -> Path | None:
-    """Create ``config.out_dir`` and check it is writable and holds no other run.
-
-    Returns:
-        The folder, or None when ``config.out_dir`` is None.
-
-    Raises:
-        PermissionError: the folder cannot be created or written.
-        ValueError: it already holds a training state and ``config.resume`` is not set.
-    """
-    if config.out_dir is None:
-        return None
-    out = Path(config.out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"out_dir: cannot write to {out} ({exc}); choose another --out") from exc
-    state = out / STATE_FILE
-    if state.exists() and config.resume is None:
-        raise ValueError(
-            f"out_dir: {out} already holds a training state ({state}); pass --resume {state} to "
-            "continue that run, or choose another --out"
-        )
-    return out
-
-
-def _check_resume(state: dict[str, Any], rid: str, ident: dict[str, Any], info: DistInfo, path: str) -> None:
-    if state.get("run_id") == rid and state.get("world_size", 1) == info.world_size:
-        return
-    diffs = []
-    for key in ("architecture", "recipe"):
-        if state.get(key) != ident[key]:
-            diffs.append(f"{key}: file {state.get(key)!r} vs now {ident[key]!r}")
-    old = state.get("config", {})
-    for key, value in ident["config"].items():
-        if old.get(key) != value:
-            diffs.append(f"{key}: file {old.get(key)!r} vs now {value!r}")
-    if state.get("world_size", 1) != info.world_size:
-        diffs.append(f"world_size: file {state.get('world_size')} vs now {info.world_size}")
-    raise ValueError(
-        f"resume: {path} was written by another run ({'; '.join(diffs) or 'different run id'}); "
-        "resume with the same model, recipe and settings, or start a new run in another --out"
-    )
-
-
-def _save_model(path: Path, model: nn.Module, metadata: dict[str, Any]) -> None:
-    from bandlimit.models import save_checkpoint  # core -> core; imported late to keep import light
-
-    save_checkpoint(path, model, metadata=metadata)
-
-
 @contextlib.contextmanager
 def _progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import (
@@ -332,7 +273,7 @@ def train(
     start_epoch = 0
     if config.resume is not None:
         state = read_training_state(config.resume)
-        _check_resume(state, rid, ident, info, config.resume)
+        check_resume(state, rid, ident, info, config.resume)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle_gen.set_state(state["shuffle_rng"])
@@ -398,7 +339,7 @@ def train(
             )
             if out is not None and info.is_main:
                 files.update(
-                    _write_epoch(
+                    write_epoch(
                         out,
                         model,
                         optimizer,
@@ -492,58 +433,6 @@ def _train_epoch(
         "time_s": elapsed,
         "images_per_s": totals[2] / elapsed,
     }
-
-
-def _write_epoch(
-    out: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    shuffle_gen: torch.Generator,
-    rank_rng: list[Any],
-    history: list[dict[str, Any]],
-    best_acc: float,
-    rid: str,
-    ident: dict[str, Any],
-    info: DistInfo,
-    ckpt_meta: dict[str, Any],
-    *,
-    improved: bool,
-    last: bool,
-) -> dict[str, Path]:
-    record = history[-1]
-    files = {"state": out / STATE_FILE, "last": out / "last.pt", "metrics": out / "metrics.json"}
-    state = {
-        "format": STATE_FORMAT,
-        "run_id": rid,
-        "architecture": ident["architecture"],
-        "recipe": ident["recipe"],
-        "config": ident["config"],
-        "world_size": info.world_size,
-        "epoch": record["epoch"],
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "shuffle_rng": shuffle_gen.get_state(),
-        "rank_rng": rank_rng,
-        "history": history,
-        "best_acc": best_acc,
-    }
-    # Model checkpoints first, the training state last: if the process dies in between,
-    # the state still points at the previous epoch and resuming redoes this one.
-    metrics = {k: record[k] for k in ("train_acc", "train_loss", "test_acc") if k in record}
-    if "test_acc" in record:
-        metrics["clean_accuracy"] = record["test_acc"]
-    meta = {**ckpt_meta, "epoch": record["epoch"], "metrics": metrics}
-    _save_model(files["last"], model, meta)
-    if improved:
-        files["best"] = out / "best.pt"
-        _save_model(files["best"], model, meta)
-    if last:
-        files["model"] = out / "model.pt"
-        _save_model(files["model"], model, meta)
-    log = {"run_id": rid, **ident, "history": history}
-    atomic_write_text(json.dumps(log, indent=2, default=str), files["metrics"])
-    atomic_save(state, files["state"])
-    return files
 
 
 def _fmt(record: dict[str, Any]) -> str:
