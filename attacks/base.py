@@ -24,11 +24,12 @@ __all__ = ["CPU_PASS_SIZE", "NORMS", "Attack", "AttackResult", "ThreatModel", "m
 
 NORMS = frozenset({"linf", "l2"})
 
-#: Images per forward pass that the batched black-box attacks use on the CPU when their pass size
-#: is left at ``None``. Bigger passes fall out of cache and run slower per image: the public
-#: ResNet-20 on 2 threads takes 0.25-0.45 ms per image in passes of 64-128 images and 0.78-0.87 ms
-#: in passes of 512-1,024 (benchmarks/RESULTS.md).
-CPU_PASS_SIZE = 128
+#: Images per forward pass that the batched black-box attacks and post-averaging use on the CPU
+#: when their pass size is left at ``None``. Bigger passes fall out of cache and run slower per
+#: image: the public ResNet-20 on one thread takes 0.47 ms per image in passes of 16-64
+#: (channels_last) and 0.66-0.72 ms in passes of 128-256; 0.74-0.90 ms at 4-32 and 1.07-1.14 ms at
+#: 64-256 in the default memory format (benchmarks/RESULTS.md).
+CPU_PASS_SIZE = 32
 
 
 def pass_size(requested: int | None, device: torch.device, accelerator: int | None) -> int | None:

@@ -120,7 +120,7 @@ class FourierBasisAttack(Attack):
             chunks mean fewer, bigger forward passes but coarser query counts.
         batch_size: Most candidate images per forward pass (bounds memory); at least one image
             x one chunk is always evaluated together. ``None``: 2,048 on an accelerator,
-            :data:`attacks.base.CPU_PASS_SIZE` (128) on the CPU, where huge passes fall out of
+            :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
             cache and run slower per image.
 
     :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if

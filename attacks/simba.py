@@ -174,7 +174,7 @@ class SimBA(Attack):
             is clipped to [0, 1]); ``None`` = no bound.
         batch_size: Most images per forward pass. It changes speed and memory only, never the
             queries or the result. ``None``: all active images in one pass on an accelerator,
-            :data:`attacks.base.CPU_PASS_SIZE` (128) on the CPU, where huge passes fall out of
+            :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
             cache and run slower per image.
 
     Returns from :meth:`run` an :class:`AttackResult` with ``queries`` (N,) int64 and ``info``:

@@ -77,10 +77,11 @@ def build_model(tiny: bool, device: torch.device) -> nn.Module:
 
 
 def bench_post_averaging(model: nn.Module, x: Tensor, k: int, repeats: int) -> None:
-    """Print the a/b/c table for inference and for an attack step (one chunk and chunk_size=B)."""
+    """Print the a/b/c table for inference and for an attack step (default chunks, one K*B batch, chunks of B)."""
     device, n = x.device, x.shape[0]
     variants = {
-        "one K*B batch": PostAveraging(model, radius=1.0, samples=k),
+        "default chunks": PostAveraging(model, radius=1.0, samples=k),
+        "one K*B batch": PostAveraging(model, radius=1.0, samples=k, chunk_size=k * n),
         "chunk_size=B": PostAveraging(model, radius=1.0, samples=k, chunk_size=n),
     }
     big = x.repeat(k, 1, 1, 1)

@@ -18,7 +18,7 @@ averages softmax probabilities over the clean point plus ±u_k at radii R/3, 2R/
 module implements the paper's estimator (one sphere); sweep ``radius`` to compare.
 
 The K·B perturbed images go through the model as one batched forward (split into chunks of
-``chunk_size`` images when given), so the cost is that of K plain forwards. Gradients flow to
+``chunk_size`` images; on the CPU 32 by default), so the cost is that of K plain forwards. Gradients flow to
 the input, so white-box attacks with EOT (``attacks.PGD(..., eot_samples=n)``) can attack the
 averaged model directly; that adaptive attack, not the paper's transfer protocol, is the
 honest robustness test.
@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from attacks.base import pass_size
 from bandlimit._checks import check_choice, check_nonnegative, check_positive_int
 
 __all__ = ["AVERAGES", "DIRECTIONS", "PostAveraging", "sample_directions"]
@@ -137,11 +138,11 @@ class PostAveraging(nn.Module):
             network) or ``"probs"``: average the softmax probabilities and return their log,
             ``log((1/K) Σ_k softmax(f(x_k)))``, so the output stays logit-like (its softmax is
             the mean probability and cross-entropy losses work on it unchanged).
-        chunk_size: Largest number of perturbed images per model call (None: all K·B at once).
-            Bounds activation memory in inference; under autograd every chunk's graph is kept
-            until backward, so lower it together with the batch size. On CPU, chunks of a few
-            hundred images are also faster than one huge batch (cache effects; see
-            ``benchmarks/bench_defenses.py``).
+        chunk_size: Largest number of perturbed images per model call. None: all K·B at once
+            on an accelerator, :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where one
+            huge batch falls out of cache and runs slower per image (see
+            ``benchmarks/bench_defenses.py``). Bounds activation memory in inference; under
+            autograd every chunk's graph is kept until backward, so lower the batch size too.
         seed: Fixed-directions mode (see above). Mutually exclusive with ``generator``.
         generator: Source for the fresh draws (a reproducible *sequence* of fresh directions);
             its device is used for inputs on that device, other devices get a generator
@@ -285,7 +286,7 @@ class PostAveraging(nn.Module):
             return torch.log_softmax(logits, dim=1) if self.average == "probs" else logits
         b, k = x.shape[0], self.samples
         flat = self.points(x).reshape(b * k, *x.shape[1:])
-        chunk = self.chunk_size or flat.shape[0]
+        chunk = pass_size(self.chunk_size, flat.device, None) or flat.shape[0]
         outs = [self.model(part) for part in flat.split(chunk)]
         logits = outs[0] if len(outs) == 1 else torch.cat(outs)
         if logits.dim() != 2 or logits.shape[0] != b * k:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from attacks.base import CPU_PASS_SIZE
 from defenses.post_averaging import PostAveraging, sample_directions
 
 
@@ -231,11 +232,25 @@ class TestPostAveraging:
         hook = tiny_model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
         try:
             with torch.no_grad():
-                PostAveraging(tiny_model, radius=1.0, samples=5)(x)
+                PostAveraging(tiny_model, radius=1.0, samples=5, chunk_size=1000)(x)
                 PostAveraging(tiny_model, radius=1.0, samples=5, chunk_size=16)(x)
         finally:
             hook.remove()
-        assert sizes == [40, 16, 16, 8]
+        assert sizes == [40, 16, 16, 8]  # all K*B points in one call, or in chunks; never K calls of B
+
+    def test_default_chunks_on_the_cpu(self, tiny_model: nn.Module) -> None:
+        x = _images(30, 3, 8, 8)  # 30 images x 5 samples = 150 perturbed images > CPU_PASS_SIZE
+        sizes: list[int] = []
+        hook = tiny_model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
+        try:
+            with torch.no_grad():
+                default = PostAveraging(tiny_model, radius=1.0, samples=5, seed=2)(x)
+                whole = PostAveraging(tiny_model, radius=1.0, samples=5, seed=2, chunk_size=150)(x)
+        finally:
+            hook.remove()
+        full, rest = divmod(150, CPU_PASS_SIZE)
+        assert sizes == [CPU_PASS_SIZE] * full + [rest] * (rest > 0) + [150]
+        torch.testing.assert_close(default, whole, atol=1e-6, rtol=1e-6)
 
     def test_gradient_flows_to_input(self, tiny_model: nn.Module, tiny_batch: tuple) -> None:
         x, y = tiny_batch
