@@ -232,22 +232,36 @@ def dist_setup(device_spec: str | None) -> tuple[Any, torch.device]:
     return setup(device), device
 
 
-def shard(data: Any, info: Any) -> Any:
-    """This rank's contiguous slice of ``data`` (all of it when not distributed).
+def shard(data: Any, info: Any, batch_size: int) -> tuple[Any, int]:
+    """This rank's contiguous slice of ``data`` and the position of its first sample.
+
+    The slices are made of whole batches of ``batch_size`` (the evaluation's batches): rank
+    ``r`` gets batches ``[r·B/W, (r+1)·B/W)`` of the ``B`` batches (``W`` processes), so every
+    slice starts on a single-process batch boundary, sizes differ by at most one batch, and
+    with ``index_offset`` set to the returned position the ranks draw exactly the random
+    numbers of a single-process run (see :func:`bandlimit.evaluation.evaluate`). Returns
+    ``(data, 0)`` when not distributed.
 
     Raises:
-        ValueError: fewer samples than processes.
+        ValueError: fewer batches than processes (a rank would get no samples; an idle rank
+            is refused rather than skipped, so the user can run fewer processes instead).
     """
     if not info.enabled:
-        return data
+        return data, 0
     total = len(data)
-    if total < info.world_size:
-        raise ValueError(f"--n: expected at least {info.world_size} samples (one per process), got {total}")
-    per = math.ceil(total / info.world_size)
-    positions = range(info.rank * per, min(total, (info.rank + 1) * per))
+    n_batches = math.ceil(total / batch_size)
+    if n_batches < info.world_size:
+        raise ValueError(
+            f"torchrun: {total} samples make {n_batches} batch(es) of --batch-size {batch_size}, fewer than the "
+            f"{info.world_size} processes (each needs at least one whole batch); run with at most "
+            f"{max(n_batches, 1)} processes (--nproc_per_node), a smaller --batch-size or a larger --n"
+        )
+    first = info.rank * n_batches // info.world_size * batch_size
+    end = min(total, (info.rank + 1) * n_batches // info.world_size * batch_size)
+    positions = range(first, end)
     if hasattr(data, "subset"):
-        return data.subset(positions)
-    return torch.utils.data.Subset(data, list(positions))
+        return data.subset(positions), first
+    return torch.utils.data.Subset(data, list(positions)), first
 
 
 def broadcast_path(path: Path, info: Any) -> Path:

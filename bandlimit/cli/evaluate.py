@@ -5,14 +5,16 @@ Examples::
     bandlimit evaluate --model resnet20-natural --attack pgd:steps=20 --attack simba:max_queries=1000 --eps 2/255,8/255
     bandlimit evaluate --model ckpt.pt --defense postavg:radius=0.5,samples=15 --suite quick --n 500
     bandlimit evaluate --model my_pkg.module:build --suite quick --leaderboard      # benchmark a new defence
-    torchrun --nproc_per_node 4 -m bandlimit.cli evaluate --model ckpt.pt --suite standard --n 10000 --out runs/x
+    torchrun --nproc_per_node 4 -m bandlimit.cli evaluate --config run.toml --out runs/x   # n = 10000 in run.toml
 
 Attacks without an explicit budget run once per ``--eps``; ``--norm`` applies to attacks
 that take one. Every result lands in ``--out``: ``results.json``, ``config.toml`` (run it
 again with ``--config``), ``environment.json``, ``figures/*.png`` and ``report.html``. A run
 stopped by ``--budget`` or Ctrl-C is written and marked incomplete; ``--resume`` continues it.
-Under torchrun each process evaluates a contiguous slice of the samples and rank 0 merges
-the per-sample records and writes the folder.
+Under torchrun each process evaluates a contiguous slice of whole batches of the samples
+(with its global offset, so results equal a one-process run) and rank 0 merges the
+per-sample records and writes the folder; it needs at least one batch per process. Give
+``--n`` in the ``--config`` file there: torchrun's own parser takes ``--n`` for one of its options.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def _evaluate(
     info, state = ctx["info"], Path(ctx["state"])
     if info.enabled:
         state = state.with_name(f"{state.stem}-rank{info.rank}{state.suffix}")
+    # Whole batches per rank and the global offset: the merged result equals a one-process run.
+    part, offset = C.shard(data, info, settings["batch_size"])
     kwargs = dict(
         batch_size=settings["batch_size"],
         device=ctx["device"],
@@ -178,8 +182,8 @@ def _evaluate(
         checks=settings["checks"],
         sanity_attack=ctx["sanity"],
         state_path=state,
+        index_offset=offset,
     )
-    part = C.shard(data, info)
     interrupted = False
     try:
         with ctx["reporter"].task(ctx["title"]) as progress:

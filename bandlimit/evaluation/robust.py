@@ -18,7 +18,9 @@ How the harness keeps the numbers honest:
 - gradient-masking checks run automatically (:mod:`bandlimit.evaluation.checks`).
 
 Randomness: each attack × batch gets a generator derived from ``seed``, the attack's key and
-the batch start, so results do not depend on how a run was interrupted and resumed.
+the batch start in the full data set (``index_offset`` plus the start within ``data``), so
+results do not depend on how a run was interrupted and resumed, nor on how it was split into
+shards whose boundaries fall on batch boundaries (``bandlimit evaluate`` under torchrun).
 """
 
 from __future__ import annotations
@@ -111,7 +113,11 @@ def _with_eot(p: _Planned, randomized: bool, eot: Any, eot_samples: int) -> str:
 def _run_attack(
     p: _Planned, model: nn.Module, x: Tensor, y: Tensor, mask: Tensor, start: int, seed: int, votes: int
 ) -> dict[str, Any]:
-    """Run one attack on the masked samples of a batch; verify; re-predict; time it."""
+    """Run one attack on the masked samples of a batch; verify; re-predict; time it.
+
+    ``start`` is the global index of the batch's first sample: it seeds the attack's generator
+    and names samples in :class:`BudgetViolation` messages.
+    """
     n = x.shape[0]
     pred = torch.full((n,), -1, dtype=torch.long)
     dist = torch.full((n,), math.nan, dtype=torch.float64)
@@ -138,7 +144,7 @@ def _run_attack(
     return {"pred": pred, "dist": dist, "queries": queries, "time": time.perf_counter() - t0}
 
 
-def _check_args(eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, budget_s: Any) -> None:
+def _check_args(eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, budget_s: Any, index_offset: Any) -> None:
     if not (eot in ("auto", False, True) or (isinstance(eot, int) and eot >= 1)):
         raise ValueError(f"eot: expected 'auto', False or an int >= 1 (EOT samples), got {eot!r}")
     check_positive_int(eot_samples, "eot_samples")
@@ -149,6 +155,13 @@ def _check_args(eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, bu
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if budget_s is not None:
         check_nonnegative(budget_s, "budget_s")
+    if isinstance(index_offset, bool) or not isinstance(index_offset, int):
+        raise TypeError(
+            f"index_offset: expected an int (position of the first sample of data in the full data set), "
+            f"got {type(index_offset).__name__}"
+        )
+    if index_offset < 0:
+        raise ValueError(f"index_offset: expected an int >= 0, got {index_offset}")
 
 
 def evaluate(
@@ -169,6 +182,7 @@ def evaluate(
     state_path: str | Path | None = None,
     budget_s: float | None = None,
     progress: Progress | None = None,
+    index_offset: int = 0,
 ) -> EvaluationResult:
     """Clean and robust accuracy of ``model`` under ``attacks``, verified and checked.
 
@@ -199,6 +213,13 @@ def evaluate(
         budget_s: Stop after the first attack × batch that ends past this many seconds;
             the result then has ``complete=False`` (resume with ``state_path``).
         progress: ``progress(description, completed, total)`` after each unit of work.
+        index_offset: Position of the first sample of ``data`` in the full data set, for a
+            shard of a larger evaluation. Attack generators are seeded with global batch
+            starts and per-sample records and error messages name global sample indices, so
+            evaluating ``data[a:b]`` with ``index_offset=a`` reproduces rows ``a:b`` of the
+            full evaluation exactly when ``a`` and ``b`` are multiples of ``batch_size`` (or
+            ``b`` is the end of the data): the batches then coincide. Recorded in the state
+            file, so a state written with another offset is refused.
 
     Returns:
         An :class:`~bandlimit.evaluation.results.EvaluationResult`.
@@ -213,7 +234,7 @@ def evaluate(
     attack_list = [attacks] if hasattr(attacks, "run") else list(attacks)
     if not attack_list:
         raise ValueError("attacks: expected at least one attack, got an empty list")
-    _check_args(eot, eot_samples, votes, mode, seed, budget_s)
+    _check_args(eot, eot_samples, votes, mode, seed, budget_s, index_offset)
     check_positive_int(batch_size, "batch_size")
     plan = _plan(attack_list)
     sanity_info = attack_info(sanity_attack, 0) if sanity_attack is not None else None
@@ -229,6 +250,9 @@ def evaluate(
         "votes": votes,
         "model": model_checksum(model),
     }
+    if index_offset:
+        # Only when non-zero, so state files written before this option existed still resume.
+        config["index_offset"] = index_offset
     path = Path(state_path) if state_path is not None else None
     state = (load_state(path, config) if path is not None else None) or new_state(config)
     t_start = time.perf_counter()
@@ -289,11 +313,11 @@ def evaluate(
                 entry["checksum"], checksum, rel_tol=1e-9, abs_tol=1e-6
             ):
                 raise ValueError(
-                    f"state_path: the data of the batch starting at sample {start} differ from "
+                    f"state_path: the data of the batch starting at sample {start + index_offset} differ from "
                     "the state file (other data, order or transform); resume with the same "
                     "data in the same order, or delete the state file"
                 )
-            records.append((start, entry))
+            records.append((start + index_offset, entry))  # global indices in the sample table
             correct = entry["clean_pred"].to(dev) == y
             for members in groups.values():
                 alive = correct.clone()
@@ -301,14 +325,14 @@ def evaluate(
                     rec = entry["attacks"].get(p.key)
                     if rec is None:
                         mask = alive if mode == "cascade" else correct
-                        rec = _run_attack(p, model, x, y, mask, start, seed, n_votes)
+                        rec = _run_attack(p, model, x, y, mask, start + index_offset, seed, n_votes)
                         entry["attacks"][p.key] = rec
                         if path is not None:
                             save_state(path, state)
                         if budget_s is not None and time.perf_counter() - t_start > budget_s:
                             stopped = True
                     done += 1
-                    notify(progress, f"{p.key} (samples {start}+)", done, total)
+                    notify(progress, f"{p.key} (samples {start + index_offset}+)", done, total)
                     pred = rec["pred"].to(dev)
                     alive &= ~((pred >= 0) & (pred != y))
                     if stopped:
@@ -328,8 +352,7 @@ def evaluate(
                 sanity_info,
                 result_groups,
                 model,
-                x0[probe_correct],
-                y0[probe_correct],
+                (x0, y0, probe_correct, index_offset),
                 randomized,
                 eot,
                 eot_samples,
@@ -369,8 +392,7 @@ def _sanity(
     info: dict[str, Any] | None,
     summaries: tuple[SampleTable, list[AttackSummary], list[GroupSummary], float],
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    probe: tuple[Tensor, Tensor, Tensor, int],
     randomized: bool,
     eot: Any,
     eot_samples: int,
@@ -378,7 +400,12 @@ def _sanity(
     votes: int,
     status: dict[str, str],
 ) -> tuple[dict[str, Any] | None, list[Finding]]:
-    """Run the huge-eps probe when no listed attack has a budget that must break everything."""
+    """Run the huge-eps probe when no listed attack has a budget that must break everything.
+
+    ``probe`` is ``(x0, y0, correct, start)``: the probe images and labels, the mask of those
+    classified correctly (the ones attacked) and the global index of the first one.
+    """
+    x, y, correct, start = probe
     if "huge-eps" in status:
         return None, []
     if attack is None or info is None:
@@ -390,22 +417,24 @@ def _sanity(
             f"sanity_attack: expected a budget that can reach the mid-grey image (linf eps >= "
             f"0.5 or l2 eps >= {0.5 * math.sqrt(numel):.4g}), got {info['norm']} eps={info['eps']}"
         )
-    if x.shape[0] == 0:
+    if not bool(correct.any()):
         status["huge-eps"] = "skipped: no correctly classified probe sample"
         return None, []
     p = _Planned(f"sanity:{info['name']}/{_label(info['norm'], info['eps'])}", "sanity", attack, info)
     _with_eot(p, randomized, eot, eot_samples)
     y = y.to(x.device)
-    rec = _run_attack(p, model, x, y, torch.ones_like(y, dtype=torch.bool), 0, seed, votes)
-    n_robust = int((rec["pred"] == y.cpu()).sum())
-    acc = n_robust / x.shape[0]
+    # The mask (rather than x[correct]) keeps sample positions, so messages name global indices.
+    rec = _run_attack(p, model, x, y, correct.to(x.device), start, seed, votes)
+    n = int(correct.sum())
+    n_robust = int((rec["pred"] == y.cpu()).sum())  # samples not attacked have pred -1
+    acc = n_robust / n
     findings = _chk.check_huge_eps(p.key, acc, n_robust)
     status["huge-eps"] = "flagged" if findings else "passed"
     sanity = {
         "attack": p.key,
         "norm": info["norm"],
         "eps": info["eps"],
-        "n": int(x.shape[0]),
+        "n": n,
         "n_robust": n_robust,
         "robust_accuracy": acc,
         "eot_samples": p.eot_samples,
