@@ -18,34 +18,11 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_choice, check_images, check_labels, check_logits
-from bandlimit._torch import model_guard
+from bandlimit._torch import CPU_PASS_SIZE, model_guard, pass_size
 
 __all__ = ["CPU_PASS_SIZE", "NORMS", "Attack", "AttackResult", "ThreatModel", "model_guard", "pass_size"]
 
 NORMS = frozenset({"linf", "l2"})
-
-#: Images per forward pass that the batched black-box attacks and post-averaging use on the CPU
-#: when their pass size is left at ``None``. Bigger passes fall out of cache and run slower per
-#: image: the public ResNet-20 on one thread takes 0.47 ms per image in passes of 16-64
-#: (channels_last) and 0.66-0.72 ms in passes of 128-256; 0.74-0.90 ms at 4-32 and 1.07-1.14 ms at
-#: 64-256 in the default memory format (benchmarks/RESULTS.md).
-CPU_PASS_SIZE = 32
-
-
-def pass_size(requested: int | None, device: torch.device, accelerator: int | None) -> int | None:
-    """Images per forward pass: ``requested`` if given, else a default for the device.
-
-    Args:
-        requested: The attack's explicit setting, or None.
-        device: Where the images are.
-        accelerator: The default off the CPU (None = everything in one pass).
-
-    Returns:
-        A positive pass size, or None for "everything in one pass".
-    """
-    if requested is not None:
-        return requested
-    return CPU_PASS_SIZE if device.type == "cpu" else accelerator
 
 
 @dataclass(frozen=True)

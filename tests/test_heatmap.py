@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from bandlimit._torch import CPU_PASS_SIZE
 from bandlimit.evaluation import HeatmapResult, fourier_heatmap, heatmap_cells
 from bandlimit.spectral import fourier_basis, fourier_partner
 
@@ -114,6 +115,23 @@ class TestHeatmap:
         assert torch.equal(a.error, b.error)
         assert not torch.equal(a.error, c.error)
 
+    @pytest.mark.parametrize("pass_size", [None, 1, 3, 7, 10_000])
+    def test_pass_size_bounds_the_passes_and_changes_nothing(self, model, data, pass_size):
+        sizes: list[int] = []
+        hook = model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
+        try:
+            res = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, pass_size=pass_size)
+        finally:
+            hook.remove()
+        ref = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, pass_size=5)
+        torch.testing.assert_close(res.error, ref.error, rtol=0, atol=0)
+        bound = CPU_PASS_SIZE if pass_size is None else pass_size
+        over = [s for s in sizes if s > bound]
+        # Only the clean pass of each data batch (2 batches of 5 images) may exceed the bound.
+        assert len(over) <= 2 and all(s == 5 for s in over) and len(sizes) > 2
+        if pass_size is None:  # on the CPU several cells share a pass: 6 cells x 5 images
+            assert max(sizes) == (CPU_PASS_SIZE // 5) * 5
+
     def test_zero_norm_gives_clean_error(self, model, data):
         res = fourier_heatmap(model, data, norm=0.0)
         assert torch.allclose(res.error, torch.full((8, 8), 0.1, dtype=torch.float64))
@@ -129,6 +147,7 @@ class TestHeatmap:
             ({"norm": 1.0, "cells": "middle:3"}, ValueError, "central:K"),
             ({"norm": 1.0, "cells": torch.tensor([[9, 0]])}, ValueError, "centred indices"),
             ({"norm": 1.0, "random_sign": 1}, TypeError, "random_sign"),
+            ({"norm": 1.0, "pass_size": 0}, ValueError, "pass_size: expected an integer >= 1"),
         ],
     )
     def test_bad_arguments(self, model, data, kwargs, error, match):
