@@ -16,8 +16,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -61,6 +59,12 @@ def imagenet_eval_transform(path: str | Path, resize: int = 256, crop: int = 224
     Shorter side resized to ``resize`` (bilinear with antialiasing, on the PIL image exactly as
     torchvision's reference ``Resize(256)``), then the centre ``crop`` x ``crop`` square.
     """
+    # Deferred: importing torchvision costs about a second and only the imagenet loader's
+    # pre-processing needs it, so `import bandlimit.data` (and everything that uses CIFAR,
+    # npz or plain folders) no longer pays for it.
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
