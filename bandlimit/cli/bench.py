@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
     p = sub.add_parser(
         "bench",
-        help="run a benchmark (pgd, pgd_crosscheck, blackbox, defenses) and print measured numbers",
+        help="run a benchmark (pgd, pgd_crosscheck, blackbox, defenses, heatmap) and print measured numbers",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
