@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from _recorders import ForwardSizes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -290,24 +291,11 @@ def test_bad_inputs_at_run_time() -> None:
     assert bool((result.queries <= 4).all())
 
 
-class _PassSizes(nn.Module):
-    """Records the batch size of every forward pass."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.sizes: list[int] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.sizes.append(x.shape[0])
-        return self.model(x)
-
-
 def test_default_pass_size_on_the_cpu_is_bounded_and_changes_nothing() -> None:
     x = torch.rand(9, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     inner = LinearNet(seed=6)
     y = inner(x).argmax(1)
-    model = _PassSizes(inner)
+    model = ForwardSizes(inner)
     default = FourierBasisAttack(norm_l2=0.05, batch_cells=16).run(model, x, y)  # 32 candidates per image
     # The clean pass sees all 9 images; then CPU_PASS_SIZE // 32 = 4 images x 32 candidates per pass.
     assert model.sizes[0] == 9 and max(model.sizes[1:]) == CPU_PASS_SIZE

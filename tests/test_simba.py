@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _recorders import ForwardSizes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.fft import idctn
@@ -253,19 +254,6 @@ def test_query_counts_are_exact_and_within_budget(basis: str, max_queries: int) 
     assert model.grad_modes == {False}  # black box: never under autograd
 
 
-class _RowLimit(nn.Module):
-    """Records the batch size of every forward pass."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.sizes: list[int] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.sizes.append(x.shape[0])
-        return self.model(x)
-
-
 @pytest.mark.parametrize("targeted", [False, True])
 def test_batch_size_bounds_the_passes_and_changes_nothing(targeted: bool) -> None:
     inner = LinearNet(seed=2).double()
@@ -275,7 +263,7 @@ def test_batch_size_bounds_the_passes_and_changes_nothing(targeted: bool) -> Non
     whole = SimBA(eps=0.2, max_queries=120, freq_dims=4).run(
         inner, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
     )
-    limited = _RowLimit(inner)
+    limited = ForwardSizes(inner)
     chunked = SimBA(eps=0.2, max_queries=120, freq_dims=4, batch_size=2).run(
         limited, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
     )
@@ -391,7 +379,7 @@ def test_makes_progress_on_a_saturated_model() -> None:
 def test_default_pass_size_on_the_cpu() -> None:
     x = torch.rand(CPU_PASS_SIZE + 5, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     inner = LinearNet(shape=(3, 4, 4), seed=1)
-    model = _RowLimit(inner)
+    model = ForwardSizes(inner)
     SimBA(eps=0.01, max_queries=2, freq_dims=2).run(model, x, inner(x).argmax(1))
     # The clean pass sees every image; the attack's passes at most CPU_PASS_SIZE.
     assert model.sizes[0] == CPU_PASS_SIZE + 5 and max(model.sizes[1:]) == CPU_PASS_SIZE
