@@ -38,6 +38,7 @@ Smoke: ``--natural ckpt.pt --gaussian ckpt.pt --fastat ckpt.pt`` replaces the sh
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -186,7 +187,10 @@ def corruptions(models: dict[str, nn.Module], x: Tensor, y: Tensor, cfg: Config)
     spearman: dict[str, float] = {}
     for slot in ("gaussian", "fastat"):
         delta[slot] = [rows[k]["accuracy"][slot] - rows[k]["accuracy"]["natural"] for k in names]
-        spearman[slot] = float(spearmanr(hf, delta[slot]).statistic)
+        # A constant column (e.g. a tiny smoke-test run where nothing changes) has no rank
+        # correlation: record NaN rather than let scipy warn and return it anyway.
+        constant = len(set(hf)) < 2 or len(set(delta[slot])) < 2
+        spearman[slot] = math.nan if constant else float(spearmanr(hf, delta[slot]).statistic)
     return {"names": names, "clean": clean, "per_corruption": rows, "hf": hf, "delta": delta, "spearman": spearman}
 
 
