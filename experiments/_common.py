@@ -16,7 +16,7 @@ import os
 import platform
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,93 @@ def write_summary(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def run_summary(
+    paper: str,
+    cfg: Any,
+    data: str,
+    context: dict[str, Any],
+    *,
+    device: torch.device,
+    timer: Timer,
+    results: Any,
+    table: Sequence[Row],
+    results_key: str = "results",
+) -> dict[str, Any]:
+    """The record a script writes to results.json, its keys in the one order all scripts share.
+
+    Stops the clock first (``timer.seconds["total"]``), so that the record and the "Measured"
+    sentence :func:`finish_run` adds to SUMMARY.md quote the same run time.
+
+    Args:
+        paper: The paper (and part of it) the script reproduces.
+        cfg: The script's config dataclass, stored whole.
+        data: Where the images came from (as the data loaders name it).
+        context: Script-specific entries (models, the paper's numbers, ...), kept in their order
+            between ``data`` and ``hardware``.
+        device: The device the numbers were measured on.
+        timer: The script's timer; its sections become ``runtime_s``.
+        results: The measurements, stored under ``results_key``.
+        table: The SUMMARY.md rows, stored as dicts under ``table``.
+        results_key: The key of ``results`` (default ``"results"``).
+
+    Returns:
+        ``{paper, config, data, **context, hardware, runtime_s, <results_key>, table}``.
+    """
+    timer.seconds["total"] = timer.total()
+    return {
+        "paper": paper,
+        "config": dataclasses.asdict(cfg),
+        "data": data,
+        **context,
+        "hardware": hardware(device),
+        "runtime_s": timer.seconds,
+        results_key: results,
+        "table": [dataclasses.asdict(r) for r in table],
+    }
+
+
+def finish_run(
+    out: Path,
+    summary: dict[str, Any],
+    *,
+    title: str,
+    command: str,
+    setup: str,
+    figures: dict[str, str],
+    notes: str = "",
+) -> dict[str, Any]:
+    """Write ``out/results.json`` and ``out/SUMMARY.md``, log the run time, and return ``summary``.
+
+    SUMMARY.md's claim table is rendered from ``summary["table"]``, so it cannot disagree with results.json.
+
+    Args:
+        out: The script's output folder.
+        summary: The record from :func:`run_summary` (its ``table``, ``runtime_s["total"]`` and
+            ``hardware`` go into SUMMARY.md).
+        title: SUMMARY.md's heading.
+        command: The command that reproduces the run.
+        setup: The setup paragraph; the sentence "Measured: N s on HARDWARE." is appended to it.
+        figures: Caption to file name of each figure in ``out``.
+        notes: An optional paragraph after the table.
+
+    Returns:
+        ``summary``, unchanged (the scripts' ``main`` returns it).
+    """
+    seconds = summary["runtime_s"]["total"]
+    write_json(out / "results.json", summary)
+    write_summary(
+        out / "SUMMARY.md",
+        title=title,
+        command=command,
+        setup=f"{setup} Measured: {seconds:.0f} s on {summary['hardware']}.",
+        rows=[Row(**row) for row in summary["table"]],
+        figures=figures,
+        notes=notes,
+    )
+    LOG.info("done in %.0f s; results in %s", seconds, out)
+    return summary
+
+
 # --------------------------------------------------------------------------- command line
 def parse_config(cls: type, description: str, full: dict[str, Any], argv: Sequence[str] | None = None) -> Any:
     """Build ``cls`` (a frozen dataclass) from the command line: ``--full`` then per-field overrides.
@@ -270,3 +357,16 @@ class Timer:
     def total(self) -> float:
         """Seconds since the timer was made."""
         return round(time.perf_counter() - self._start, 1)
+
+
+def run_main(cls: type, doc: str | None, full: dict[str, Any], main: Callable[[Any], object]) -> None:
+    """A script's ``__main__``: log at INFO with times, then run ``main`` on the command-line config.
+
+    Args:
+        cls: The script's config dataclass.
+        doc: The script's docstring; its first line describes the command.
+        full: The paper-scale values ``--full`` selects.
+        main: The script's entry point.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    main(parse_config(cls, doc.splitlines()[0] if doc else "", full))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -172,6 +173,84 @@ def test_parse_config_full_then_overrides() -> None:
     assert common.parse_config(module.Config, "x", module.FULL, []) == module.Config()
     with pytest.raises(SystemExit):
         common.parse_config(module.Config, "x", module.FULL, ["--no-such-option", "1"])
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyConfig:
+    """A stand-in for a script's config dataclass."""
+
+    eps: tuple[float, ...] = (0.1, 0.2)
+    out_dir: str | None = None
+
+
+def test_run_summary_and_finish_run_write_results_and_summary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    load_script("sharma_band_pgd")
+    common = sys.modules["_common"]
+    timer = common.Timer()
+    with timer("part"):
+        pass
+    table = [common.Row("claim A", "12.3%", "yes (rule)"), common.Row("claim B", "n/a", "no (rule)")]
+    summary = common.run_summary(
+        "Paper 2019",
+        TinyConfig(out_dir=str(tmp_path)),
+        "cifar10-sample",
+        {"models": {"natural": "m1"}, "paper_numbers": {"a": 1}},
+        device=torch.device("cpu"),
+        timer=timer,
+        results={"acc": float("nan")},
+        table=table,
+        results_key="robust_accuracy",
+    )
+    keys = ["paper", "config", "data", "models", "paper_numbers", "hardware", "runtime_s", "robust_accuracy", "table"]
+    assert list(summary) == keys
+    assert list(summary["runtime_s"]) == ["part", "total"]
+
+    with caplog.at_level(logging.INFO, logger="experiments"):
+        returned = common.finish_run(
+            tmp_path,
+            summary,
+            title="Title",
+            command="python experiments/x.py",
+            setup="Setup sentence.",
+            figures={"a figure": "fig.png"},
+            notes="A note.",
+        )
+    assert returned is summary
+    assert f"results in {tmp_path}" in caplog.text
+
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert list(written) == keys
+    assert written["config"] == {"eps": [0.1, 0.2], "out_dir": str(tmp_path)}
+    assert written["robust_accuracy"] == {"acc": None}  # NaN is not JSON
+    assert written["table"][0] == {"claim": "claim A", "ours": "12.3%", "verdict": "yes (rule)"}
+    measured = f"Measured: {summary['runtime_s']['total']:.0f} s on {summary['hardware']}."
+    lines = (tmp_path / "SUMMARY.md").read_text().splitlines()
+    assert lines[:7] == [
+        "# Title",
+        "",
+        "Reproduce:",
+        "",
+        "    python experiments/x.py",
+        "",
+        f"Setup sentence. {measured}",
+    ]
+    assert lines[8:12] == [
+        "| paper's claim | our number | agree? |",
+        "|---|---|---|",
+        "| claim A | 12.3% | yes (rule) |",
+        "| claim B | n/a | no (rule) |",
+    ]
+    assert lines[-3:] == ["A note.", "", "![a figure](fig.png)"]
+
+
+def test_run_main_runs_main_on_the_command_line_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_script("sharma_band_pgd")
+    common = sys.modules["_common"]
+    monkeypatch.setattr(logging.root, "handlers", list(logging.root.handlers))  # basicConfig may add one
+    monkeypatch.setattr(sys, "argv", ["sharma_band_pgd.py", "--full", "--steps", "3"])
+    seen: list[object] = []
+    common.run_main(module.Config, module.__doc__, module.FULL, seen.append)
+    assert seen == [dataclasses.replace(module.Config(), **(module.FULL | {"steps": 3}))]
 
 
 def test_verdict_words() -> None:
