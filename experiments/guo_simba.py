@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,16 +39,15 @@ from _common import (
     cifar_test,
     correct_subset,
     device_of,
-    hardware,
+    finish_run,
     imagenet_data,
     imagenet_model,
     load_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
-    write_json,
-    write_summary,
 )
 from torch import Tensor, nn
 
@@ -259,36 +258,32 @@ def main(cfg: Config) -> dict[str, Any]:
         title="CIFAR-10: fraction of images fooled within q queries",
     )
     table = rows(res, cfg)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Guo et al. 2019, Simple Black-box Adversarial Attacks (SimBA vs SimBA-DCT)",
-        "config": asdict(cfg),
-        "data": source,
-        "models": {"natural": cfg.natural, "fastat": cfg.fastat, "imagenet": cfg.imagenet_model},
-        "paper_imagenet_resnet50": PAPER,
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "results": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+    summary = run_summary(
+        "Guo et al. 2019, Simple Black-box Adversarial Attacks (SimBA vs SimBA-DCT)",
+        cfg,
+        source,
+        {
+            "models": {"natural": cfg.natural, "fastat": cfg.fastat, "imagenet": cfg.imagenet_model},
+            "paper_imagenet_resnet50": PAPER,
+        },
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+    )
+    return finish_run(
+        out,
+        summary,
         title="Guo et al. 2019, SimBA vs SimBA-DCT",
         command="python experiments/guo_simba.py   # add --full for paper scale",
         setup=(
             f"Models: {summary['models']}. CIFAR data: {source}, the first {cfg.images} correctly classified "
             f"images per model, {cfg.max_queries} queries; ImageNet: {res['imagenet'].get('data', 'not run')}, "
-            f"{cfg.imagenet_queries} queries. Step 0.2, untargeted. Queries and L2 are over successful images. "
-            f"Measured: {timer.seconds['total']:.0f} s on {summary['hardware']}."
+            f"{cfg.imagenet_queries} queries. Step 0.2, untargeted. Queries and L2 are over successful images."
         ),
-        rows=table,
         figures={"success vs queries (CIFAR-10)": "success_vs_queries.png"},
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,14 +45,13 @@ from _common import (
     cifar_test,
     correct_subset,
     device_of,
-    hardware,
+    finish_run,
     load_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
-    write_json,
-    write_summary,
 )
 from torch import Tensor, nn
 
@@ -315,38 +314,31 @@ def main(cfg: Config) -> dict[str, Any]:
         title="Clean accuracy of the averaged model",
     )
     table = rows(res, cfg)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Lin et al. 2019, post-averaging; Square Attack paper's evaluation of it",
-        "config": asdict(cfg),
-        "data": source,
-        "model": cfg.natural,
-        "square_attack_paper": SQUARE_PAPER,
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "results": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+    summary = run_summary(
+        "Lin et al. 2019, post-averaging; Square Attack paper's evaluation of it",
+        cfg,
+        source,
+        {"model": cfg.natural, "square_attack_paper": SQUARE_PAPER},
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+    )
+    return finish_run(
+        out,
+        summary,
         title="Lin et al. 2019, post-averaging: transfer protocol, PGD-EOT and black-box attacks",
         command="python experiments/lin_post_averaging.py   # add --full for paper scale",
         setup=(
             f"Base model: {cfg.natural}. Data: {source}. Grid r in {list(cfg.radii)} x K in {list(cfg.samples)}; "
             f"transfer on {res['transfer']['n']} base-correct images; PGD-EOT on {res['adaptive']['n']} images; "
-            f"black-box on {cfg.blackbox_images} images with {cfg.queries} queries. L∞ eps "
-            f"{cfg.eps * 255:.0f}/255. Measured: {timer.seconds['total']:.0f} s on {summary['hardware']}."
+            f"black-box on {cfg.blackbox_images} images with {cfg.queries} queries. L∞ eps {cfg.eps * 255:.0f}/255."
         ),
-        rows=table,
         figures={"transfer accuracy vs radius": "transfer_accuracy.png", "clean accuracy": "clean_accuracy.png"},
         notes="Radius units: L2 over C·H·W in [0, 1] pixels (rms per pixel r/√3072); the Square Attack "
         "paper's port uses R=6 in normalised units, about 1.35 here.",
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)

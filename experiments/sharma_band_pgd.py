@@ -25,7 +25,7 @@ Run: ``python experiments/sharma_band_pgd.py`` (writes experiments/results/sharm
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,14 +34,13 @@ from _common import (
     Timer,
     cifar_test,
     device_of,
-    hardware,
+    finish_run,
     load_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
-    write_json,
-    write_summary,
 )
 from torch import Tensor
 
@@ -162,39 +161,37 @@ def main(cfg: Config) -> dict[str, Any]:
     }
     plot_accuracy_vs_eps(curves, out / "band_pgd.png", title=f"Band-limited PGD-{cfg.steps} (DCT bands)")
     table = rows(res, cfg)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Sharma et al. 2019, On the Effectiveness of Low Frequency Perturbations (CIFAR-10 analogue)",
-        "config": asdict(cfg),
-        "data": source,
-        "models": {"natural": cfg.natural, "fastat": cfg.fastat},
-        "clean_accuracy": clean,
-        "band_coefficients_per_channel": {
-            b: int(dct_band_mask(h, w, b, low=cfg.band_low, high=cfg.band_high).sum()) for b in ("low", "mid", "high")
+    summary = run_summary(
+        "Sharma et al. 2019, On the Effectiveness of Low Frequency Perturbations (CIFAR-10 analogue)",
+        cfg,
+        source,
+        {
+            "models": {"natural": cfg.natural, "fastat": cfg.fastat},
+            "clean_accuracy": clean,
+            "band_coefficients_per_channel": {
+                b: int(dct_band_mask(h, w, b, low=cfg.band_low, high=cfg.band_high).sum())
+                for b in ("low", "mid", "high")
+            },
         },
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "robust_accuracy": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+        results_key="robust_accuracy",
+    )
+    return finish_run(
+        out,
+        summary,
         title="Sharma et al. 2019, band-limited PGD (CIFAR-10)",
         command="python experiments/sharma_band_pgd.py   # add --full for paper-like scale",
         setup=(
             f"Models: {summary['models']} (clean {', '.join(f'{k} {pct(v)}' for k, v in clean.items())}). Data: "
             f"{source}, {cfg.images} images. PGD-{cfg.steps}, L∞, DCT bands with coefficients per channel "
-            f"{summary['band_coefficients_per_channel']}. Measured: {timer.seconds['total']:.0f} s on "
-            f"{summary['hardware']}."
+            f"{summary['band_coefficients_per_channel']}."
         ),
-        rows=table,
         figures={"robust accuracy per band": "band_pgd.png"},
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import glob
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -45,14 +45,13 @@ from _common import (
     cifar_test,
     cifar_train,
     device_of,
-    hardware,
+    finish_run,
     load_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
-    write_json,
-    write_summary,
 )
 from torch import Tensor, nn
 
@@ -320,39 +319,33 @@ def main(cfg: Config) -> dict[str, Any]:
     )
     plot_smoothing(res["smoothing"], cfg, out / "smoothing.png")
     table = rows(res, cfg)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Wang et al. 2020, High-frequency Component Helps Explain the Generalization of CNNs",
-        "config": asdict(cfg),
-        "data": source,
-        "models": {slot: getattr(cfg, slot) for slot in SLOTS},
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "results": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+    summary = run_summary(
+        "Wang et al. 2020, High-frequency Component Helps Explain the Generalization of CNNs",
+        cfg,
+        source,
+        {"models": {slot: getattr(cfg, slot) for slot in SLOTS}},
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+    )
+    return finish_run(
+        out,
+        summary,
         title="Wang et al. 2020, high-frequency components and kernel smoothing",
         command="python experiments/wang_hfc.py   # add --full for paper scale",
         setup=(
             f"Models: {summary['models']}. Data: {source}. LFC/HFC on {cfg.split_images} images; training: "
             f"{res['training']['source']}; smoothing on {cfg.smooth_images} images, FGSM and PGD-{cfg.pgd_steps} "
-            f"at L∞ eps {', '.join(f'{e * 255:.0f}/255' for e in cfg.eps)}. Measured: {timer.seconds['total']:.0f} "
-            f"s on {summary['hardware']}."
+            f"at L∞ eps {', '.join(f'{e * 255:.0f}/255' for e in cfg.eps)}."
         ),
-        rows=table,
         figures={
             "LFC/HFC vs radius": "lfc_hfc_vs_radius.png",
             "over training": "lfc_hfc_over_training.png",
             "smoothing": "smoothing.png",
         },
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)

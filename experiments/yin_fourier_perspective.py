@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -53,14 +53,13 @@ from _common import (
     accuracy,
     cifar_test,
     device_of,
-    hardware,
+    finish_run,
     load_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
-    write_json,
-    write_summary,
 )
 from scipy.stats import spearmanr
 from torch import Tensor, nn
@@ -372,20 +371,19 @@ def main(cfg: Config) -> dict[str, Any]:
     }
     files = figures(res, out, cfg)
     table = rows(res, cfg)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Yin et al. 2019, A Fourier Perspective on Model Robustness (CIFAR-10 figures)",
-        "config": asdict(cfg),
-        "data": source,
-        "models": {slot: getattr(cfg, slot) for slot in SLOTS},
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "results": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+    summary = run_summary(
+        "Yin et al. 2019, A Fourier Perspective on Model Robustness (CIFAR-10 figures)",
+        cfg,
+        source,
+        {"models": {slot: getattr(cfg, slot) for slot in SLOTS}},
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+    )
+    return finish_run(
+        out,
+        summary,
         title="Yin et al. 2019, a Fourier perspective on robustness (CIFAR-10)",
         command="python experiments/yin_fourier_perspective.py   # add --full for paper scale",
         setup=(
@@ -394,15 +392,11 @@ def main(cfg: Config) -> dict[str, Any]:
             f"{cfg.pgd_eps * 255:.0f}/255, {cfg.pgd_steps} steps, {cfg.spectrum_images} images; corruptions "
             f"(ours, not CIFAR-10-C) severity {cfg.severity}, {cfg.corruption_images} images. Clean accuracy: "
             + ", ".join(f"{s} {pct(a)}" for s, a in res["clean_accuracy"].items())
-            + f". Measured: {timer.seconds['total']:.0f} s on {summary['hardware']}."
+            + "."
         ),
-        rows=table,
         figures=files,
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)

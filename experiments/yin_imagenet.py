@@ -38,12 +38,13 @@ from _common import (
     Row,
     Timer,
     device_of,
-    hardware,
+    finish_run,
     imagenet_data,
     imagenet_model,
     out_dir,
-    parse_config,
     pct,
+    run_main,
+    run_summary,
     verdict,
     write_json,
     write_summary,
@@ -195,34 +196,29 @@ def main(cfg: Config) -> dict[str, Any]:
             verdict([rings["outer"] > 1 - hm.clean_accuracy + 0.05], "outer-cell error >= 5 points above clean error"),
         ),
     ]
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Yin et al. 2019, A Fourier Perspective on Model Robustness (ImageNet heat map, filtering)",
-        "config": asdict(cfg),
-        "data": source,
-        "model": cfg.model,
-        "hardware": hardware(device),
-        "runtime_s": timer.seconds,
-        "results": res,
-        "table": [asdict(r) for r in table],
-    }
-    write_json(out / "results.json", summary)
-    write_summary(
-        out / "SUMMARY.md",
+    summary = run_summary(
+        "Yin et al. 2019, A Fourier Perspective on Model Robustness (ImageNet heat map, filtering)",
+        cfg,
+        source,
+        {"model": cfg.model},
+        device=device,
+        timer=timer,
+        results=res,
+        table=table,
+    )
+    return finish_run(
+        out,
+        summary,
         title="Yin et al. 2019, a Fourier perspective on robustness (ImageNet, EfficientNet-Lite0)",
         command=command,
         setup=(
             f"Model: {cfg.model}. Data: {source}. Heat map: v={cfg.heatmap_norm:g}, {hm.cells_evaluated} distinct "
             f"cells (every {cfg.cell_stride}. of the central {cfg.central}x{cfg.central}), {hm.n} images; filtering "
-            f"{filt['n']} images. Measured: {timer.seconds['total']:.0f} s on {summary['hardware']}."
+            f"{filt['n']} images."
         ),
-        rows=table,
         figures={"heat map": "heatmap.png", "filtered accuracy": "filtering.png"},
     )
-    LOG.info("done in %.0f s; results in %s", timer.seconds["total"], out)
-    return summary
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_config(Config, __doc__.splitlines()[0], FULL))
+    run_main(Config, __doc__, FULL, main)
