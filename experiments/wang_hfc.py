@@ -139,7 +139,9 @@ def training_curves(x_eval: Tensor, y_eval: Tensor, device: torch.device, cfg: C
     x_tr, y_tr, source = cifar_train(cfg.train_images, device)
     if source == "cifar10-sample":  # no training set on disk: keep the evaluation images apart
         x_tr, y_tr = x_tr[:400], y_tr[:400]
-    model = create_model(cfg.architecture).to(device)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights: reruns give the same curves
+        torch.manual_seed(cfg.seed)
+        model = create_model(cfg.architecture).to(device)
     recipe = create_recipe("natural")
     for epoch in range(cfg.epochs):
         tc = TrainConfig(

@@ -156,6 +156,18 @@ def test_wang_hfc_reads_checkpoints(checkpoint: str, tmp_path: Path) -> None:
         module.training_curves(x, y, torch.device("cpu"), dataclasses.replace(cfg, checkpoints=str(tmp_path / "no*")))
 
 
+def test_wang_hfc_training_curves_are_repeatable() -> None:
+    """Part 2's short training run is seeded, initial weights included (reruns give the same curve)."""
+    module = load_script("wang_hfc")
+    cfg = dataclasses.replace(module.Config(), train_images=32, batch_size=16, epochs=1, track_images=2, radii=(8.0,))
+    x, y = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1])
+    runs = []
+    for global_seed in (1, 2):  # the global generator's state must not matter
+        torch.manual_seed(global_seed)
+        runs.append(module.training_curves(x, y, torch.device("cpu"), cfg)["records"])
+    assert runs[0] == runs[1] and runs[0][0]["train_acc"] is not None
+
+
 def test_guo_simba(checkpoint: str, tmp_path: Path) -> None:
     smoke("guo_simba", tmp_path, natural=checkpoint, fastat=checkpoint, images=2, max_queries=8, imagenet_images=0)
 

@@ -356,6 +356,22 @@ class TestCLI:
         assert self.run("--config", str(bad), "--data", "cifar10-sample") == 2
         assert "unknown keys" in err(capsys)
 
+    def test_cli_seed_fixes_the_initial_weights_too(self, tmp_path: Path) -> None:
+        from bandlimit.models import load_checkpoint
+
+        def weights(seed: str, name: str) -> dict[str, torch.Tensor]:
+            args = ["--model", "resnet20", "--data", "cifar10-sample", "--train-split", "test", "--n-train", "20",
+                    "--batch-size", "10", "--epochs", "1", "--device", "cpu", "--quiet", "--seed", seed]  # fmt: skip
+            assert self.run(*args, "--out", str(tmp_path / name)) == 0
+            return load_checkpoint(tmp_path / name / "model.pt").state_dict()
+
+        torch.manual_seed(123)  # the global generator's state must not matter
+        a = weights("3", "a")
+        torch.manual_seed(456)
+        b, c = weights("3", "b"), weights("4", "c")
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert not all(torch.equal(a[k], c[k]) for k in a)
+
     def test_cli_trains_with_toml_defaults(self, tmp_path: Path) -> None:
         conf = tmp_path / "c.toml"
         conf.write_text('epochs = 1\nbatch-size = 50\nlr = 0.05\nrecipe = "gaussian"\nsigma = "8/255"\n')

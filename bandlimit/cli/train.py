@@ -196,7 +196,11 @@ def run(args: argparse.Namespace) -> int:
         load_tensor_dataset(settings["test_data"], split=settings["test_split"]) if settings.get("test_data") else None
     )
     classes = list(getattr(train_set, "classes", []))
-    model = create_model(settings["model"], num_classes=len(classes) or None)
+    # The initial weights come from the global generator: seed it (without leaving it changed)
+    # so that --seed fixes the whole run, not only shuffling, augmentation and recipe noise.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = create_model(settings["model"], num_classes=len(classes) or None)
     metadata = {"dataset": settings["data"], "test_dataset": settings.get("test_data"), "classes": classes}
     logger.info(
         "training %s with %s on %s (%d images) -> %s", settings["model"], recipe, settings["data"], len(train_set), out
