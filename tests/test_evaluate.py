@@ -364,3 +364,23 @@ def test_batches_independent_of_source_batching(n):
         assert torch.equal(torch.cat([b[2] for b in out]), torch.arange(size))
         assert [b[0] for b in out] == list(range(0, size, 5))
         assert all(b[1].shape[0] == 5 for b in out[:-1])
+
+
+@pytest.mark.parametrize("name", ["evaluate", "perturbation_spectrum", "filtered_accuracy", "fourier_heatmap"])
+def test_every_evaluation_function_takes_progress_true_and_rejects_junk(name: str, tiny_model: nn.Module) -> None:
+    from attacks.pgd import PGD
+    from bandlimit import evaluation
+
+    fn = getattr(evaluation, name)
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = tiny_model(x).argmax(1)  # every image clean-correct, so there is work to show
+    extra: dict[str, Any] = {
+        "evaluate": {"attacks": [PGD(eps=2 / 255, steps=1)], "checks": False},
+        "perturbation_spectrum": {"attacks": PGD(eps=2 / 255, steps=1)},
+        "filtered_accuracy": {"bandwidths": [4.0], "radii": [2.0]},
+        "fourier_heatmap": {"norm": 1.0, "cells": "central:3"},
+    }[name]
+    with pytest.raises(TypeError, match="progress: expected True"):
+        fn(tiny_model, (x, y), progress=1.5, **extra)
+    assert fn(tiny_model, (x, y), progress=True, **extra) is not None

@@ -160,3 +160,43 @@ class TestHeatmap:
         assert torch.equal(back.error.isnan(), res.error.isnan())
         assert torch.allclose(back.error.nan_to_num(-1).double(), res.error.nan_to_num(-1))
         assert back.config["cells"] == "central:3" and back.seed == 0 and not math.isnan(back.clean_accuracy)
+
+
+class TestProgressOption:
+    """``progress=True`` (a rich bar), ``False`` and bad values, shared by the evaluation functions."""
+
+    def test_true_drives_a_bar_and_changes_nothing(self, model, data, monkeypatch):
+        import contextlib
+
+        from bandlimit.evaluation import _common
+
+        calls: list[tuple[str, int, int]] = []
+        titles: list[str] = []
+
+        @contextlib.contextmanager
+        def recording_bar(title):
+            titles.append(title)
+            yield lambda d, c, t: calls.append((d, c, t))
+
+        plain = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5)
+        monkeypatch.setattr(_common, "_rich_bar", recording_bar)
+        barred = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, progress=True)
+        assert titles == ["heat map"] and calls and calls[-1][1] == calls[-1][2]  # the bar reaches its total
+        torch.testing.assert_close(barred.error, plain.error, rtol=0, atol=0)
+        off = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, progress=False)
+        torch.testing.assert_close(off.error, plain.error, rtol=0, atol=0)
+        assert titles == ["heat map"]  # False draws nothing
+
+    def test_real_rich_bar_runs(self, model, data):
+        res = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, cells="central:3", progress=True)
+        assert res.cells_evaluated > 0
+
+    def test_bad_value_raises_before_any_work(self, model, data):
+        calls: list[int] = []
+        hook = model.register_forward_pre_hook(lambda _m, args: calls.append(1))
+        try:
+            with pytest.raises(TypeError, match="progress: expected True"):
+                fourier_heatmap(model, data, norm=6.0, progress="yes")
+        finally:
+            hook.remove()
+        assert calls == []

@@ -32,6 +32,7 @@ from bandlimit.evaluation._common import (
     known_total,
     model_guard,
     notify,
+    progress_option,
     resolve_device,
 )
 from bandlimit.evaluation.results import FilteredResult, environment
@@ -84,6 +85,7 @@ def _sweep(values: Any, name: str, default: list[float]) -> list[float]:
     return [check_positive(v, name) for v in values]
 
 
+@progress_option("filtered accuracy")
 def filtered_accuracy(
     model: nn.Module,
     data: Any,
@@ -96,7 +98,7 @@ def filtered_accuracy(
     n: int | None = None,
     batch_size: int = 128,
     device: torch.device | str | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> FilteredResult:
     """Accuracy under low-/high-pass filtering (by bandwidth) and on LFC/HFC (by radius).
 
@@ -114,7 +116,8 @@ def filtered_accuracy(
         n: Use the first ``n`` images.
         batch_size: Images per forward pass.
         device: Where to run (default: the model's device).
-        progress: ``progress(description, completed, total)`` after each batch.
+        progress: ``True`` for a progress bar on stderr, or a callback
+            ``progress(description, completed, total)`` called after each batch.
 
     Returns:
         A :class:`~bandlimit.evaluation.results.FilteredResult`.

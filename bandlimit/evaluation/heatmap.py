@@ -31,6 +31,7 @@ from bandlimit.evaluation._common import (
     known_total,
     model_guard,
     notify,
+    progress_option,
     resolve_device,
 )
 from bandlimit.evaluation.results import HeatmapResult, environment
@@ -94,6 +95,7 @@ def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
     return pairs[wanted[pairs[:, 0] * w + pairs[:, 1]] | wanted[partners[:, 0] * w + partners[:, 1]]]
 
 
+@progress_option("heat map")
 def fourier_heatmap(
     model: nn.Module,
     data: Any,
@@ -107,7 +109,7 @@ def fourier_heatmap(
     pass_size: int | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> HeatmapResult:
     """Error rate of ``model`` under Fourier-basis noise of L2 norm ``norm`` at every cell.
 
@@ -129,7 +131,8 @@ def fourier_heatmap(
             cache (ResNet-20: 4x faster than passes of 2,048).
         device: Where to run (default: the model's device).
         seed: Seed of the random signs (per data batch, independent of the cell batching).
-        progress: ``progress(description, completed, total)`` after each forward pass.
+        progress: ``True`` for a progress bar on stderr, or a callback
+            ``progress(description, completed, total)`` called after each forward pass.
 
     Returns:
         A :class:`~bandlimit.evaluation.results.HeatmapResult` whose ``error`` is the

@@ -45,6 +45,7 @@ from bandlimit.evaluation._common import (
     model_guard,
     notify,
     predict,
+    progress_option,
     resolve_device,
 )
 from bandlimit.evaluation._state import batch_checksum, load_state, model_checksum, new_state, save_state
@@ -164,6 +165,7 @@ def _check_args(eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, bu
         raise ValueError(f"index_offset: expected an int >= 0, got {index_offset}")
 
 
+@progress_option("evaluate")
 def evaluate(
     model: nn.Module,
     data: Any,
@@ -181,7 +183,7 @@ def evaluate(
     sanity_attack: Any = None,
     state_path: str | Path | None = None,
     budget_s: float | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     index_offset: int = 0,
 ) -> EvaluationResult:
     """Clean and robust accuracy of ``model`` under ``attacks``, verified and checked.
@@ -212,7 +214,8 @@ def evaluate(
         state_path: Save progress there after every attack × batch and resume from it.
         budget_s: Stop after the first attack × batch that ends past this many seconds;
             the result then has ``complete=False`` (resume with ``state_path``).
-        progress: ``progress(description, completed, total)`` after each unit of work.
+        progress: ``True`` for a progress bar on stderr, or a callback
+            ``progress(description, completed, total)`` called after each unit of work.
         index_offset: Position of the first sample of ``data`` in the full data set, for a
             shard of a larger evaluation. Attack generators are seeded with global batch
             starts and per-sample records and error messages name global sample indices, so

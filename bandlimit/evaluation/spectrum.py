@@ -27,6 +27,7 @@ from bandlimit.evaluation._common import (
     model_guard,
     notify,
     predict,
+    progress_option,
     resolve_device,
 )
 from bandlimit.evaluation._verify import attack_info, verify_adversarial
@@ -87,6 +88,7 @@ def _check_edges(low: Any, high: Any) -> tuple[float, float]:
     return float(low), float(high)
 
 
+@progress_option("spectrum")
 def perturbation_spectrum(
     x: Any,
     x_adv: Any,
@@ -98,7 +100,7 @@ def perturbation_spectrum(
     batch_size: int = 128,
     device: torch.device | str | None = None,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
 ) -> SpectrumResult | SpectrumReport:
     """Mean Fourier magnitude of perturbations, from tensors or by running attacks.
 
@@ -121,7 +123,8 @@ def perturbation_spectrum(
         batch_size: Images per attack call (model form).
         device: Where to run (default: the model's device).
         seed: Seed of the attacks' generators (model form).
-        progress: ``progress(description, completed, total)`` after each attack × batch.
+        progress: ``True`` for a progress bar on stderr, or a callback
+            ``progress(description, completed, total)`` called after each attack × batch.
 
     Raises:
         TypeError, ValueError: invalid arguments; ``BudgetViolation`` from an attack that
