@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
             "benchmarks ship with the source repository: run this command from a clone"
         )
     if not args.name:
+        width = max(map(len, scripts))
         for name, path in scripts.items():
-            console.print(f"{name:12s} {path}")
+            console.print(f"{name:{width}s}  {path}")
         return 0
     if args.name not in scripts:
         raise ValueError(f"unknown benchmark {args.name!r}: expected one of {sorted(scripts)}")
