@@ -400,3 +400,17 @@ def test_torchrun_two_processes_equal_one(tmp_path: Path) -> None:
     assert two.robust_accuracy == one.robust_accuracy and two.clean_accuracy == one.clean_accuracy
     for key, pred in one.samples.pred.items():
         assert torch.equal(two.samples.pred[key], pred)
+
+
+def test_bench_lists_runs_and_rejects_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from bandlimit.cli.bench import find_benchmarks
+
+    scripts = find_benchmarks()
+    assert {"pgd", "pgd_crosscheck", "blackbox", "defenses", "heatmap"} <= set(scripts)
+    assert _run("bench") == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in scripts)
+    assert _run("bench", "heatmap", "--images", "1", "--pass-sizes", "64", "32", "--repeats", "1") == 0
+    assert "identical maps: True" in capsys.readouterr().out
+    assert _run("bench", "nope") == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
