@@ -19,7 +19,8 @@ Usage::
     python benchmarks/bench_blackbox.py speed --model linear --n 128 --max-queries 200
     python benchmarks/bench_blackbox.py speed --model small --n 128 --max-queries 200
     python benchmarks/bench_blackbox.py speed --model resnet20 --n 64 --max-queries 100
-    python benchmarks/bench_blackbox.py --threads 2 speed --model resnet20 --n 256 --simba-batch 64 --channels-last
+    python benchmarks/bench_blackbox.py --threads 2 speed --model resnet20 --n 256 --channels-last
+    python benchmarks/bench_blackbox.py --device cuda speed --model resnet20 --n 1024 --channels-last
 
     python benchmarks/bench_blackbox.py cifar --n 200 --freq-dims 32 16 8
 
@@ -98,12 +99,20 @@ def require_shared() -> None:
         sys.exit(f"needs {WEIGHTS} and {DATA} (the shared/ folder beside the repository)")
 
 
+def sync() -> None:
+    """Wait for queued GPU work, so wall times cover it (a no-op without CUDA)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats: int = 1):  # type: ignore[no-untyped-def]
     """Result of ``fn()`` and its best wall time over ``repeats`` runs (the box may be shared)."""
     best, out = float("inf"), None
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         out = fn()
+        sync()
         best = min(best, time.perf_counter() - start)
     return out, best
 
@@ -146,7 +155,8 @@ def model_costs(model: nn.Module, x: torch.Tensor, k: int, chunk: int | None, re
 def bench_speed(args: argparse.Namespace) -> None:
     """Batched vs one-image-at-a-time throughput of SimBA-DCT and the Fourier-basis attack."""
     model, x_all = build_model(args.model)
-    x = x_all[: args.n]
+    device = torch.device(args.device)
+    model, x = model.to(device), x_all[: args.n].to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -173,7 +183,7 @@ def bench_speed(args: argparse.Namespace) -> None:
 
     rate_batch, rate_loop = q_batch / t_batch, q_loop / t_loop
     print(
-        f"SimBA-DCT eps={args.eps} on {args.model}, {torch.get_num_threads()} CPU thread(s), "
+        f"SimBA-DCT eps={args.eps} on {args.model}, device {device}, {torch.get_num_threads()} CPU thread(s), "
         f"max_queries={args.max_queries}, passes of at most {chunk or args.n} images, "
         f"channels_last={args.channels_last}, best of {args.repeats}"
     )
@@ -245,6 +255,7 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (speed only)")
     sub = parser.add_subparsers(dest="command", required=True)
     speed = sub.add_parser("speed", help="batched vs one-image-at-a-time throughput")
     speed.add_argument("--model", choices=["linear", "small", "resnet20"], default="linear")
