@@ -24,13 +24,13 @@ Run: ``python experiments/rahaman_spectral_bias.py`` (writes experiments/results
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
+from _common import write_json
 
 from bandlimit.analysis import fit_full_batch, fourier_amplitudes, mlp, random_phases, sinusoid_target, uniform_grid
 
@@ -145,7 +145,7 @@ def main(cfg: Config) -> dict[str, object]:
         "hardware": f"CPU, torch threads={cfg.threads}",
         "results": results,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    write_json(out / "results.json", summary)  # atomic, and NaN becomes null (valid JSON)
     plot(results, cfg, out / "spectral_bias_heatmaps.png")
     LOG.info("done in %.0f s; results in %s", elapsed, out)
     return summary

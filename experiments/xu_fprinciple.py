@@ -35,7 +35,6 @@ Run: ``python experiments/xu_fprinciple.py`` (writes experiments/results/xu_fpri
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import write_json
 
 from bandlimit.analysis import (
     FilteringProbe,
@@ -266,7 +266,7 @@ def main(cfg: Config) -> dict[str, object]:
         "one_d": oned,
         "filtering": filtering,
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    write_json(out / "results.json", summary)  # atomic, and NaN becomes null (valid JSON)
     plot_1d(oned, out / "fprinciple_1d_heatmaps.png")
     plot_filtering(filtering, out / "filtering_e_low_e_high.png")
     LOG.info("done in %.0f s; results in %s", elapsed, out)
