@@ -15,6 +15,7 @@ import torch
 
 __all__ = [
     "RANGE_TOLERANCE",
+    "check_bool",
     "check_choice",
     "check_finite_number",
     "check_images",
@@ -143,6 +144,17 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
         raise TypeError(f"{name}: expected one of {options}, got {value!r}")
     if value not in options:
         raise ValueError(f"{name}: expected one of {options}, got {value!r}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Check that ``value`` is exactly ``True`` or ``False`` (not 1, "no" or None); returns it.
+
+    Raises:
+        TypeError: ``value`` is not a bool.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
     return value
 
 
