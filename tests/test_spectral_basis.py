@@ -182,3 +182,12 @@ class TestFourierBasisStack:
             fourier_basis_stack(4, 4, torch.zeros(3, dtype=torch.long))
         with pytest.raises(ValueError, match=r"i in \[0, 3\] and j in \[0, 3\], got \(0, 4\)"):
             fourier_basis_stack(4, 4, torch.tensor([[1, 1], [0, 4]]))
+
+
+def test_fourier_partner_index_matches_scalar_rule() -> None:
+    from bandlimit.spectral import fourier_partner, fourier_partner_index
+
+    for n in (1, 2, 5, 8, 33):
+        assert fourier_partner_index(n).tolist() == [fourier_partner(n, 1, i, 0)[0] for i in range(n)]
+    idx = fourier_partner_index(6)
+    assert torch.equal(idx[idx], torch.arange(6))  # an involution

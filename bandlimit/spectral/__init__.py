@@ -13,6 +13,7 @@ from bandlimit.spectral.basis import (
     fourier_basis_pairs,
     fourier_basis_stack,
     fourier_partner,
+    fourier_partner_index,
 )
 from bandlimit.spectral.masks import (
     apply_frequency_mask,
@@ -38,6 +39,7 @@ __all__ = [
     "fourier_basis_pairs",
     "fourier_basis_stack",
     "fourier_partner",
+    "fourier_partner_index",
     "frequency_mask",
     "frequency_split",
     "high_frequency_fraction",

@@ -29,7 +29,7 @@ import torch
 from bandlimit._checks import check_positive_int
 from bandlimit.spectral.transforms import _matmul_may_lose_precision, frozen_cache
 
-__all__ = ["fourier_basis", "fourier_basis_pairs", "fourier_basis_stack", "fourier_partner"]
+__all__ = ["fourier_basis", "fourier_basis_pairs", "fourier_basis_stack", "fourier_partner", "fourier_partner_index"]
 
 
 def _check_size(h: Any, w: Any) -> tuple[int, int]:
@@ -79,6 +79,28 @@ def fourier_partner(h: int, w: int, i: int, j: int) -> tuple[int, int]:
     i = _check_index(i, "i", h, "row")
     j = _check_index(j, "j", w, "column")
     return _partner_1d(i, h), _partner_1d(j, w)
+
+
+def fourier_partner_index(n: int, *, device: torch.device | str | None = None) -> torch.Tensor:
+    """Per-axis conjugate partners of all centred indices: ``out[i]`` is the partner of ``i``.
+
+    The vectorised form of :func:`fourier_partner` (same rule), for masks and cell lists:
+    ``mask[fourier_partner_index(h)][:, fourier_partner_index(w)]`` is ``mask`` seen at ``-k``,
+    and ``fourier_partner_index(h)[cells[:, 0]]`` the partner rows of a ``(P, 2)`` cell list.
+
+    Args:
+        n: Axis size (>= 1).
+        device: Where to put the index tensor.
+
+    Returns:
+        ``LongTensor (n,)``.
+
+    Example:
+        >>> fourier_partner_index(4).tolist(), fourier_partner_index(5).tolist()
+        ([0, 3, 2, 1], [4, 3, 2, 1, 0])
+    """
+    n, _ = _check_size(n, 1)
+    return _partner_1d(torch.arange(n, device=device), n)
 
 
 @frozen_cache
