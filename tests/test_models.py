@@ -318,19 +318,20 @@ def test_pretrained_entry_loads_installed_file(tmp_path: Path, monkeypatch: pyte
     save_checkpoint(tmp_path / "resnet20-gaussian.pt", trained, metadata={"metrics": {"clean": 0.5}})
     # Register this stand-in file's own hash (the real entry pins the shipped file's hash).
     digest = hashlib.sha256((tmp_path / "resnet20-gaussian.pt").read_bytes()).hexdigest()
-    entries = tuple(
-        dataclasses.replace(e, sha256=digest) if e.name == "resnet20-gaussian" else e for e in pretrained_mod.PRETRAINED
-    )
-    monkeypatch.setattr(pretrained_mod, "PRETRAINED", entries)
-    (tmp_path / "resnet20-gaussian.md").write_text("# ResNet-20 Gaussian\n", encoding="utf-8")
-    assert list_pretrained(available_only=True) == ["resnet20-gaussian"]
-    model = create_model("resnet20-gaussian", pretrained=True)
-    assert not model.training
-    assert model.bandlimit_meta["metrics"] == {"clean": 0.5}
-    for key, value in trained.state_dict().items():
-        torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
-    assert model_card("resnet20-gaussian").startswith("# ResNet-20")
-    entry = dataclasses.replace(pretrained_mod.PRETRAINED[1], sha256="0" * 64)
+    shipped = pretrained_mod.shipped_entry("resnet20-gaussian")
+    pretrained_mod.register_pretrained(dataclasses.replace(shipped, sha256=digest))
+    try:
+        (tmp_path / "resnet20-gaussian.md").write_text("# ResNet-20 Gaussian\n", encoding="utf-8")
+        assert list_pretrained(available_only=True) == ["resnet20-gaussian"]
+        model = create_model("resnet20-gaussian", pretrained=True)
+        assert not model.training
+        assert model.bandlimit_meta["metrics"] == {"clean": 0.5}
+        for key, value in trained.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
+        assert model_card("resnet20-gaussian").startswith("# ResNet-20")
+    finally:
+        pretrained_mod.register_pretrained(shipped)
+    entry = dataclasses.replace(shipped, sha256="0" * 64)
     with pytest.raises(ValueError, match="expected SHA-256 0000"):
         pretrained_mod._read_pretrained(entry)
 

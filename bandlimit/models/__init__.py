@@ -22,19 +22,12 @@ from __future__ import annotations
 
 # The model modules register their names on import (like timm), so import them all here.
 from bandlimit.models import cifar_resnet, imagenet, preact_resnet, wide_resnet  # noqa: F401
+from bandlimit.models import normalize as _normalize_module  # the submodule (its function shadows it below)
 from bandlimit.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from bandlimit.models.normalize import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    SYMMETRIC_MEAN,
-    SYMMETRIC_STD,
-    Normalize,
-    normalize,
-)
+from bandlimit.models.normalize import *  # noqa: F403 - Normalize, normalize and the statistics
 from bandlimit.models.pretrained import list_pretrained, model_card
 from bandlimit.models.registry import (
+    MODELS,
     attach_meta,
     create_model,
     get_model_entry,
@@ -44,13 +37,7 @@ from bandlimit.models.registry import (
 )
 
 __all__ = [
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "SYMMETRIC_MEAN",
-    "SYMMETRIC_STD",
-    "Normalize",
+    "MODELS",
     "attach_meta",
     "create_model",
     "get_model_entry",
@@ -59,8 +46,8 @@ __all__ = [
     "load_checkpoint",
     "model_card",
     "model_info",
-    "normalize",
     "read_checkpoint",
     "register_model",
     "save_checkpoint",
 ]
+__all__ += _normalize_module.__all__

@@ -16,12 +16,11 @@ ImageNet models.
 
 from __future__ import annotations
 
-import contextlib
+import io
 import logging
-import math
 import os
 import pickle
-import tempfile
+import stat
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -31,7 +30,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit.models.normalize import Normalize
+from bandlimit._io import atomic_write
+from bandlimit.models._layouts import (
+    align_prefix,
+    check_compatible,
+    external_state_dict,
+    is_state_dict,
+    model_meta,
+    strip_wrappers,
+    unwrap,
+)
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
@@ -40,48 +48,9 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "bandlimit-checkpoint"
 CHECKPOINT_VERSION = 1
 _RESERVED = frozenset({"format", "version", "state_dict", "meta"})
-# Containers external projects put their weights under, tried in this order.
-_STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "state")
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 # Exact types: subclasses (torch's TorchVersion str, IntEnum, numpy scalars) are pickled by
 # class name and refused by weights_only loading.
 _SAFE_SCALARS = frozenset({str, int, float, bool, bytes, type(None), torch.dtype, torch.device, torch.Size})
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module whose weights matter: strips DataParallel/DDP (``.module``) and ``torch.compile``."""
-    while True:
-        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
-def _first_normalize(model: nn.Module) -> Normalize | None:
-    return next((m for m in model.modules() if isinstance(m, Normalize)), None)
-
-
-def _classifier_name(model: nn.Module) -> str | None:
-    """Name of the last ``nn.Linear`` (the classification head of every registered model)."""
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return names[-1] if names else None
-
-
-def _model_meta(model: nn.Module) -> dict[str, Any]:
-    """What the model says about itself: ``bandlimit_meta``, else inferred from its layers."""
-    meta = dict(getattr(model, "bandlimit_meta", None) or {})
-    norm = _first_normalize(model)
-    if norm is not None and ("mean" not in meta or "std" not in meta):
-        meta["mean"], meta["std"] = norm.stats
-    head = _classifier_name(model)
-    if "num_classes" not in meta and head is not None:
-        meta["num_classes"] = model.get_submodule(head).out_features
-    return meta
 
 
 def _check_serialisable(obj: Any, where: str) -> None:
@@ -105,33 +74,13 @@ def _check_serialisable(obj: Any, where: str) -> None:
     )
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not possible (nor needed) on every platform.
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it (POSIX-atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file private (0600); keep the old file's mode, else a normal 0644.
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+def _torch_save(payload: dict[str, Any], path: Path) -> None:
+    """Serialise in memory, then write atomically: a crash leaves the previous file intact."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    # Keep an existing file's permissions; a new one gets the usual 0644.
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+    atomic_write(path, buffer.getvalue(), mode=mode)
 
 
 # --------------------------------------------------------------------------- save
@@ -178,7 +127,7 @@ def save_checkpoint(
     clash = sorted(_RESERVED & set(extra))
     if clash:
         raise ValueError(f"extra: expected keys other than {sorted(_RESERVED)}, got {clash}; rename them")
-    net = _unwrap(model)
+    net = unwrap(model)
     meta: dict[str, Any] = {
         "architecture": None,
         "num_classes": None,
@@ -187,7 +136,7 @@ def save_checkpoint(
         "dataset": None,
         "recipe": None,
         "metrics": {},
-        **_model_meta(net),
+        **model_meta(net),
         **dict(metadata or {}),
         "bandlimit_version": __version__,
         "torch_version": str(torch.__version__),  # a str subclass weights_only would refuse
@@ -197,7 +146,7 @@ def save_checkpoint(
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "state_dict": state, "meta": meta, **extra}
     _check_serialisable(payload, "checkpoint")
     out = Path(path)
-    _atomic_save(payload, out)
+    _torch_save(payload, out)
     logger.debug("saved checkpoint %s (%s)", out, meta.get("architecture"))
     return out
 
@@ -241,115 +190,19 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     return obj
 
 
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, Tensor) for v in obj.values())
-
-
 def _split_payload(obj: dict[str, Any], where: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """``(state_dict, meta)`` of a bandlimit checkpoint or an external layout."""
-    if obj.get("format") == CHECKPOINT_FORMAT:
-        version = obj.get("version")
-        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-            raise ValueError(
-                f"{where}: checkpoint format version {version!r} is newer than this bandlimit reads "
-                f"(<= {CHECKPOINT_VERSION}); upgrade bandlimit"
-            )
-        if not _is_state_dict(obj.get("state_dict")):
-            raise ValueError(f"{where}: damaged bandlimit checkpoint: 'state_dict' is missing or not tensors")
-        return dict(obj["state_dict"]), dict(obj.get("meta") or {})
-    for key in _STATE_KEYS:
-        if _is_state_dict(obj.get(key)):
-            return dict(obj[key]), {}
-    if _is_state_dict(obj):
-        return dict(obj), {}
-    raise ValueError(
-        f"{where}: no state dict found; expected a bare state dict or a dict with one of {list(_STATE_KEYS)} "
-        f"holding tensors, got keys {sorted(map(str, obj))[:10]}"
-    )
-
-
-def _strip_wrappers(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _WRAPPER_PREFIXES:
-            if state and all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix) :]: v for k, v in state.items()}
-                changed = True
-    return state
-
-
-def _align_prefix(state: dict[str, Tensor], target: set[str]) -> dict[str, Tensor]:
-    """Add or drop one leading module name if that makes the keys match (e.g. ``net.`` wrappers)."""
-    candidates = [state]
-    heads = {k.split(".", 1)[0] for k in target}
-    if len(heads) == 1 and all("." in k for k in target):
-        head = heads.pop() + "."
-        candidates.append({head + k: v for k, v in state.items()})
-    own_heads = {k.split(".", 1)[0] for k in state}
-    if len(own_heads) == 1 and all("." in k for k in state):
-        head = own_heads.pop() + "."
-        candidates.append({k[len(head) :]: v for k, v in state.items()})
-    return max(candidates, key=lambda c: len(target & set(c)))
-
-
-def _same_stats(a: Any, b: Any) -> bool:
-    a, b = list(a), list(b)
-    return len(a) == len(b) and all(math.isclose(u, v, abs_tol=1e-6) for u, v in zip(a, b, strict=True))
-
-
-def _fmt_keys(keys: list[str], limit: int = 6) -> str:
-    shown = ", ".join(repr(k) for k in keys[:limit])
-    return f"{shown}{f' ... ({len(keys)} in all)' if len(keys) > limit else ''}"
-
-
-def _check_compatible(
-    state: dict[str, Tensor], meta: dict[str, Any], model: nn.Module, where: str, *, strict: bool
-) -> None:
-    model_state = model.state_dict()
-    own = _model_meta(model)
-    head = _classifier_name(model)
-    ck_classes = meta.get("num_classes")
-    if head is not None and f"{head}.weight" in state:
-        ck_classes = int(state[f"{head}.weight"].shape[0])
-    if ck_classes is not None and own.get("num_classes") is not None and int(ck_classes) != int(own["num_classes"]):
+    """``(state_dict, meta)`` of a bandlimit checkpoint or an external layout (no metadata)."""
+    if obj.get("format") != CHECKPOINT_FORMAT:
+        return external_state_dict(obj, where), {}
+    version = obj.get("version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
         raise ValueError(
-            f"{where}: checkpoint has {ck_classes} classes, model has {own['num_classes']}; "
-            f"build the model with num_classes={ck_classes}"
+            f"{where}: checkpoint format version {version!r} is newer than this bandlimit reads "
+            f"(<= {CHECKPOINT_VERSION}); upgrade bandlimit"
         )
-    if meta.get("mean") is not None and own.get("mean") is not None:
-        if not (_same_stats(meta["mean"], own["mean"]) and _same_stats(meta["std"], own["std"])):
-            raise ValueError(
-                f"{where}: checkpoint was trained with normalisation mean={tuple(meta['mean'])}, "
-                f"std={tuple(meta['std'])}, but the model normalises with mean={tuple(own['mean'])}, "
-                f"std={tuple(own['std'])}; build it with those mean/std or pass model=None"
-            )
-    shapes = [
-        f"{k!r}: checkpoint {tuple(state[k].shape)}, model {tuple(model_state[k].shape)}"
-        for k in model_state
-        if k in state and state[k].shape != model_state[k].shape
-    ]
-    if shapes:
-        raise ValueError(f"{where}: shape mismatch for {len(shapes)} tensor(s): {'; '.join(shapes[:4])}")
-    # BatchNorm's num_batches_tracked counter postdates many public checkpoints; BatchNorm
-    # fills it in itself, so its absence is not a mismatch.
-    missing = [k for k in model_state if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in model_state]
-    if missing or unexpected:
-        detail = "; ".join(
-            part
-            for part in (
-                f"missing from the checkpoint: {_fmt_keys(missing)}" if missing else "",
-                f"unexpected in the checkpoint: {_fmt_keys(unexpected)}" if unexpected else "",
-            )
-            if part
-        )
-        if strict:
-            raise ValueError(
-                f"{where}: checkpoint keys do not match the model ({detail}); check the architecture, or pass "
-                "strict=False to load the matching part"
-            )
-        logger.warning("%s: loading with strict=False (%s)", where, detail)
+    if not is_state_dict(obj.get("state_dict")):
+        raise ValueError(f"{where}: damaged bandlimit checkpoint: 'state_dict' is missing or not tensors")
+    return dict(obj["state_dict"]), dict(obj.get("meta") or {})
 
 
 def load_checkpoint(
@@ -385,7 +238,7 @@ def load_checkpoint(
     where = str(path)
     payload = read_checkpoint(path, map_location=map_location)
     state, meta = _split_payload(payload, where)
-    state = _strip_wrappers(state)
+    state = strip_wrappers(state)
     if model is None:
         from bandlimit.models.registry import create_model
 
@@ -403,9 +256,9 @@ def load_checkpoint(
         )
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module or None, got {type(model).__name__}")
-    net = _unwrap(model)
-    state = _align_prefix(state, set(net.state_dict()))
-    _check_compatible(state, meta, net, where, strict=strict)
+    net = unwrap(model)
+    state = align_prefix(state, set(net.state_dict()))
+    check_compatible(state, meta, net, where, strict=strict)
     net.load_state_dict(state, strict=strict)
     if isinstance(getattr(net, "bandlimit_meta", None), dict):
         net.bandlimit_meta = {

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bandlimit.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from bandlimit.models.registry import attach_meta, register_model
+from bandlimit.models.registry import ModelFn, attach_meta, register_model
 
 __all__ = ["CifarResNet", "PadShortcut", "resnet20", "resnet32", "resnet44", "resnet56"]
 
@@ -150,65 +150,31 @@ def _create(
     )
 
 
-@register_model(family=FAMILY)
-def resnet20(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> nn.Module:
-    """ResNet-20 for CIFAR (0.27M parameters); ImageNet-statistics normalisation by default.
+def _resnet(depth: int, params: str) -> ModelFn:
+    """Register the ResNet-``depth`` builder (``depth = 6n + 2``) and return it."""
+    name = f"resnet{depth}"
+    blocks = (depth - 2) // 6
+
+    def build(
+        *,
+        num_classes: int | None = None,
+        pretrained: bool = False,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> nn.Module:
+        del pretrained  # create_model() has already rejected pretrained=True
+        return _create(name, blocks, num_classes=num_classes, mean=mean, std=std)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"""ResNet-{depth} for CIFAR ({params} parameters); ImageNet-statistics normalisation by default.
 
     Pretrained CIFAR weights are separate names (``list_models(pretrained=True)``), so
     ``pretrained`` is always False here (:func:`~bandlimit.models.create_model` checks it).
     """
-    return _create("resnet20", 3, num_classes=num_classes, mean=mean, std=std)
+    return register_model(build, family=FAMILY)
 
 
-@register_model(family=FAMILY)
-def resnet32(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> nn.Module:
-    """ResNet-32 for CIFAR (0.46M parameters); ImageNet-statistics normalisation by default.
-
-    Pretrained CIFAR weights are separate names (``list_models(pretrained=True)``), so
-    ``pretrained`` is always False here (:func:`~bandlimit.models.create_model` checks it).
-    """
-    return _create("resnet32", 5, num_classes=num_classes, mean=mean, std=std)
-
-
-@register_model(family=FAMILY)
-def resnet44(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> nn.Module:
-    """ResNet-44 for CIFAR (0.66M parameters); ImageNet-statistics normalisation by default.
-
-    Pretrained CIFAR weights are separate names (``list_models(pretrained=True)``), so
-    ``pretrained`` is always False here (:func:`~bandlimit.models.create_model` checks it).
-    """
-    return _create("resnet44", 7, num_classes=num_classes, mean=mean, std=std)
-
-
-@register_model(family=FAMILY)
-def resnet56(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
-) -> nn.Module:
-    """ResNet-56 for CIFAR (0.85M parameters); ImageNet-statistics normalisation by default.
-
-    Pretrained CIFAR weights are separate names (``list_models(pretrained=True)``), so
-    ``pretrained`` is always False here (:func:`~bandlimit.models.create_model` checks it).
-    """
-    return _create("resnet56", 9, num_classes=num_classes, mean=mean, std=std)
+resnet20 = _resnet(20, "0.27M")
+resnet32 = _resnet(32, "0.46M")
+resnet44 = _resnet(44, "0.66M")
+resnet56 = _resnet(56, "0.85M")

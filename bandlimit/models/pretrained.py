@@ -4,8 +4,10 @@ Each entry names a bare architecture, a checkpoint file (a :func:`save_checkpoin
 model card (Markdown: recipe, data, accuracy, robustness, how it was trained). The names are
 registry names: ``create_model("resnet20-natural", pretrained=True)`` loads the weights,
 ``create_model("resnet20-natural")`` builds the bare architecture with the entry's
-normalisation. Adding a model = dropping ``<file>`` and ``<card>`` into ``assets/`` and adding
-a :class:`PretrainedEntry` to :data:`PRETRAINED` (with its SHA-256, checked at load time).
+normalisation. Adding a model = dropping ``<file>`` and ``<card>`` into ``assets/`` and calling
+:func:`register_pretrained` with its :class:`PretrainedEntry` (with its SHA-256, checked at load
+time). The entry is kept in the model registry (``MODELS.get(name).meta["shipped"]``), the one
+place every lookup reads it from.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 from bandlimit.models.checkpoint import load_checkpoint, read_checkpoint
 from bandlimit.models.normalize import CIFAR10_MEAN, CIFAR10_STD
 from bandlimit.models.registry import (
+    MODELS,
     WEIGHTS_AVAILABLE,
     WEIGHTS_MISSING,
     create_model,
@@ -28,10 +31,11 @@ from bandlimit.models.registry import (
     register_model,
 )
 
-__all__ = ["PRETRAINED", "PretrainedEntry", "asset_path", "list_pretrained", "model_card"]
+__all__ = ["PretrainedEntry", "asset_path", "list_pretrained", "model_card", "register_pretrained", "shipped_entry"]
 
 ASSETS_PACKAGE = "bandlimit.models"
 ASSETS_DIR = "assets"
+FAMILY = "cifar-pretrained"
 
 
 @dataclass(frozen=True)
@@ -65,43 +69,16 @@ class PretrainedEntry:
     num_classes: int = 10
 
 
-#: The shipped models. Their weights are trained by ``bandlimit train`` (see each card).
-PRETRAINED: tuple[PretrainedEntry, ...] = (
-    PretrainedEntry(
-        "resnet20-natural",
-        "resnet20",
-        "resnet20-natural.pt",
-        "resnet20-natural.md",
-        recipe="natural",
-        description="ResNet-20, standard training on CIFAR-10",
-        sha256="489dfe1aeb9f4107f211974af6fe85908e6ca2d664944fa8be9f6984970f0573",
-    ),
-    PretrainedEntry(
-        "resnet20-gaussian",
-        "resnet20",
-        "resnet20-gaussian.pt",
-        "resnet20-gaussian.md",
-        recipe="gaussian",
-        description="ResNet-20, Gaussian data augmentation on CIFAR-10",
-        sha256="57bcbc84cfbb881c2496fc895e0d7a1553e05b65510205cf451130cdf23c37aa",
-    ),
-    PretrainedEntry(
-        "resnet20-fastat",
-        "resnet20",
-        "resnet20-fastat.pt",
-        "resnet20-fastat.md",
-        recipe="fast_fgsm_rs",
-        description="ResNet-20, fast adversarial training (FGSM with random start) on CIFAR-10",
-        sha256="f38f5a1cc962524d4f96d30559d147ba1e8d0af2d6fd19eab3d054099d1ca532",
-    ),
-)
+def shipped_entry(name: str) -> PretrainedEntry:
+    """The :class:`PretrainedEntry` registered under ``name``.
 
-
-def _entry(name: str) -> PretrainedEntry:
-    for entry in PRETRAINED:
-        if entry.name == name:
-            return entry
-    raise ValueError(f"unknown pretrained model {name!r}; expected one of {[e.name for e in PRETRAINED]}")
+    Raises:
+        ValueError: ``name`` is not a shipped pretrained model.
+    """
+    meta = MODELS.get(name).meta if name in MODELS.names() else {}
+    if "shipped" not in meta:
+        raise ValueError(f"unknown pretrained model {name!r}; expected one of {list_pretrained()}")
+    return meta["shipped"]
 
 
 def asset_path(file: str) -> Any:
@@ -116,9 +93,8 @@ def list_pretrained(pattern: str | Sequence[str] = "*", *, available_only: bool 
         pattern: Shell-style pattern(s), as for :func:`~bandlimit.models.list_models`.
         available_only: Only those whose checkpoint file is installed.
     """
-    shipped = {e.name for e in PRETRAINED}
-    names = [n for n in list_models(pattern, pretrained=True) if n in shipped]
-    return [n for n in names if asset_path(_entry(n).file).is_file()] if available_only else names
+    names = [n for n in list_models(pattern, pretrained=True) if "shipped" in MODELS.get(n).meta]
+    return [n for n in names if asset_path(shipped_entry(n).file).is_file()] if available_only else names
 
 
 def model_card(name: str) -> str:
@@ -128,7 +104,7 @@ def model_card(name: str) -> str:
         ValueError: unknown name.
         FileNotFoundError: the card is not installed yet.
     """
-    entry = _entry(name)
+    entry = shipped_entry(name)
     card = asset_path(entry.card)
     if not card.is_file():
         raise FileNotFoundError(f"model card {entry.card!r} of {name!r} is not installed in bandlimit/models/assets/")
@@ -160,7 +136,7 @@ def _read_pretrained(entry: PretrainedEntry) -> tuple[Any, dict[str, Any]]:
     return resource, meta
 
 
-def _builder(entry: PretrainedEntry) -> Any:
+def _builder(name: str, description: str, file: str) -> Any:
     def build(
         *,
         num_classes: int | None = None,
@@ -168,8 +144,9 @@ def _builder(entry: PretrainedEntry) -> Any:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> nn.Module:
-        # Looked up at call time: PRETRAINED is the single source of truth (e.g. its SHA-256).
-        resource, meta = _read_pretrained(_entry(entry.name)) if pretrained else (None, {})
+        # Looked up at call time: the registry entry is the single source of truth (e.g. its SHA-256).
+        entry = shipped_entry(name)
+        resource, meta = _read_pretrained(entry) if pretrained else (None, {})
         if pretrained and num_classes not in (None, entry.num_classes):
             raise ValueError(
                 f"num_classes: the pretrained weights of {entry.name!r} have {entry.num_classes} classes, "
@@ -194,14 +171,49 @@ def _builder(entry: PretrainedEntry) -> Any:
         with importlib.resources.as_file(resource) as path:
             return load_checkpoint(path, model)
 
-    build.__name__ = entry.name.replace("-", "_")
-    build.__doc__ = f"{entry.description} (shipped weights: {entry.file})."
+    build.__name__ = name.replace("-", "_")
+    build.__doc__ = f"{description} (shipped weights: {file})."
     return build
 
 
-def _status(entry: PretrainedEntry) -> Any:
-    return lambda: WEIGHTS_AVAILABLE if asset_path(entry.file).is_file() else WEIGHTS_MISSING
+def register_pretrained(entry: PretrainedEntry) -> None:
+    """Register a shipped model under ``entry.name`` (re-registering replaces the entry)."""
+
+    def status() -> str:
+        return WEIGHTS_AVAILABLE if asset_path(shipped_entry(entry.name).file).is_file() else WEIGHTS_MISSING
+
+    builder = _builder(entry.name, entry.description, entry.file)
+    register_model(builder, name=entry.name, family=FAMILY, weights=status, shipped=entry)
 
 
-for _e in PRETRAINED:
-    register_model(_builder(_e), name=_e.name, family="cifar-pretrained", weights=_status(_e))
+# The shipped models. Their weights are trained by ``bandlimit train`` (see each card).
+for _shipped in (
+    PretrainedEntry(
+        "resnet20-natural",
+        "resnet20",
+        "resnet20-natural.pt",
+        "resnet20-natural.md",
+        recipe="natural",
+        description="ResNet-20, standard training on CIFAR-10",
+        sha256="489dfe1aeb9f4107f211974af6fe85908e6ca2d664944fa8be9f6984970f0573",
+    ),
+    PretrainedEntry(
+        "resnet20-gaussian",
+        "resnet20",
+        "resnet20-gaussian.pt",
+        "resnet20-gaussian.md",
+        recipe="gaussian",
+        description="ResNet-20, Gaussian data augmentation on CIFAR-10",
+        sha256="57bcbc84cfbb881c2496fc895e0d7a1553e05b65510205cf451130cdf23c37aa",
+    ),
+    PretrainedEntry(
+        "resnet20-fastat",
+        "resnet20",
+        "resnet20-fastat.pt",
+        "resnet20-fastat.md",
+        recipe="fast_fgsm_rs",
+        description="ResNet-20, fast adversarial training (FGSM with random start) on CIFAR-10",
+        sha256="f38f5a1cc962524d4f96d30559d147ba1e8d0af2d6fd19eab3d054099d1ca532",
+    ),
+):
+    register_pretrained(_shipped)

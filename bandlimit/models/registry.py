@@ -3,14 +3,14 @@
 Every registered function has the signature ``fn(*, num_classes=None, pretrained=False,
 **kwargs) -> nn.Module`` and returns a model on [0, 1] images whose first layer is
 :class:`~bandlimit.models.Normalize` and which carries ``model.bandlimit_meta`` (see
-:func:`attach_meta`). Names that are not registered one by one (``tv_<any torchvision
-classifier>``) are served by *resolvers*: a function that maps such a name to an entry.
+:func:`attach_meta`). The names live in :data:`MODELS`, a :class:`bandlimit.registry.Registry`
+whose entries hold a :class:`ModelEntry`; names that are not registered one by one
+(``tv_<any torchvision classifier>``) are served by the registry's *resolvers*.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from bandlimit._checks import check_bool
+from bandlimit.registry import Entry, Registry
+
 __all__ = [
+    "MODELS",
     "ModelEntry",
     "attach_meta",
     "create_model",
@@ -69,8 +73,30 @@ class ModelEntry:
         return WEIGHTS_NONE if self.weights is None else self.weights()
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
-_RESOLVERS: dict[str, Callable[[str], ModelEntry | None]] = {}
+def _help(fn: ModelFn) -> str:
+    doc = (fn.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+class _ModelRegistry(Registry[ModelEntry]):
+    """The generic registry with the model listing's own message for unknown names."""
+
+    def unknown(self, name: str) -> ValueError:
+        """The error for an unknown model name: close matches, every known name, the prefixes."""
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        did_you_mean = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "."
+        prefixes = ", ".join(f"'{p}<name>'" for p in sorted(self._resolvers))
+        extra = f" Also accepted: {prefixes}." if prefixes else ""
+        return ValueError(
+            f"unknown model {name!r}{did_you_mean} Known models: {', '.join(known)}.{extra} "
+            "List them with bandlimit.models.list_models() or `bandlimit models`."
+        )
+
+
+#: Every model name: ``MODELS.get(name).obj`` is its :class:`ModelEntry`; ``meta`` holds what
+#: the registering module keeps with it (the shipped checkpoint of a pretrained name).
+MODELS: Registry[ModelEntry] = _ModelRegistry("model")
 
 
 def register_model(
@@ -79,8 +105,9 @@ def register_model(
     name: str | None = None,
     family: str | None = None,
     weights: Callable[[], str] | None = None,
+    **meta: Any,
 ) -> Any:
-    """Register a model builder under ``name`` (default: the function's name).
+    """Register a model builder under ``name`` (default: the function's name) in :data:`MODELS`.
 
     Usable bare (``@register_model``) or with options
     (``@register_model(family="cifar-resnet")``). Re-registering a name replaces it with a
@@ -91,6 +118,7 @@ def register_model(
         name: Registry name; defaults to ``fn.__name__``.
         family: Listing label; defaults to the defining module's last name component.
         weights: Pretrained-weights status callable (see :class:`ModelEntry`).
+        **meta: Kept in the registry entry's ``meta`` (e.g. ``shipped=`` for pretrained names).
 
     Returns:
         The builder unchanged (decorator use), or a decorator.
@@ -100,9 +128,10 @@ def register_model(
         if not callable(f):
             raise TypeError(f"register_model: expected a callable builder, got {type(f).__name__}")
         key = name or f.__name__
-        if key in _REGISTRY and _REGISTRY[key].fn is not f:
+        if key in MODELS.names() and MODELS.get(key).obj.fn is not f:
             logger.warning("overwriting model %r in the registry", key)
-        _REGISTRY[key] = ModelEntry(key, f, family or f.__module__.rsplit(".", 1)[-1], weights)
+        entry = ModelEntry(key, f, family or f.__module__.rsplit(".", 1)[-1], weights)
+        MODELS.register(key, entry, help=_help(f), **meta)
         return f
 
     return decorate(fn) if fn is not None else decorate
@@ -113,19 +142,12 @@ def register_resolver(prefix: str, resolver: Callable[[str], ModelEntry | None])
 
     ``resolver(name)`` returns a :class:`ModelEntry` or ``None`` (unknown under that prefix).
     """
-    _RESOLVERS[prefix] = resolver
 
+    def resolve(name: str) -> Entry[ModelEntry] | None:
+        found = resolver(name)
+        return None if found is None else Entry(found.name, found, _help(found.fn))
 
-def _unknown(name: str) -> ValueError:
-    known = sorted(_REGISTRY)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    did_you_mean = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "."
-    prefixes = ", ".join(f"'{p}<name>'" for p in sorted(_RESOLVERS))
-    extra = f" Also accepted: {prefixes}." if prefixes else ""
-    return ValueError(
-        f"unknown model {name!r}{did_you_mean} Known models: {', '.join(known)}.{extra} "
-        "List them with bandlimit.models.list_models() or `bandlimit models`."
-    )
+    MODELS.add_resolver(prefix, resolve)
 
 
 def get_model_entry(name: str) -> ModelEntry:
@@ -137,14 +159,7 @@ def get_model_entry(name: str) -> ModelEntry:
     """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a model name (str), got {type(name).__name__}")
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    for prefix, resolver in _RESOLVERS.items():
-        if name.startswith(prefix):
-            entry = resolver(name)
-            if entry is not None:
-                return entry
-    raise _unknown(name)
+    return MODELS.get(name).obj
 
 
 def attach_meta(
@@ -209,8 +224,7 @@ def create_model(name: str, *, num_classes: int | None = None, pretrained: bool 
         FileNotFoundError: ``pretrained=True`` but the weights file is not available offline.
     """
     entry = get_model_entry(name)
-    if not isinstance(pretrained, bool):
-        raise TypeError(f"pretrained: expected True or False, got {pretrained!r}")
+    check_bool(pretrained, "pretrained")
     if pretrained and not entry.has_pretrained:
         with_weights = list_models(pretrained=True)
         raise ValueError(
@@ -243,8 +257,8 @@ def list_models(pattern: str | Sequence[str] = "*", *, pretrained: bool = False)
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     if not all(isinstance(p, str) for p in patterns):
         raise TypeError(f"pattern: expected a string or a sequence of strings, got {pattern!r}")
-    names = (n for n, e in _REGISTRY.items() if not pretrained or e.has_pretrained)
-    return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    names = {n for p in patterns for n in MODELS.names(p)}
+    return sorted(n for n in names if not pretrained or MODELS.get(n).obj.has_pretrained)
 
 
 def model_info(name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from bandlimit._checks import check_positive_int
 from bandlimit.models.normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
-from bandlimit.models.registry import attach_meta, register_model
+from bandlimit.models.registry import ModelFn, attach_meta, register_model
 
 __all__ = ["WideResNet", "wideresnet16_4", "wideresnet28_10", "wideresnet34_10"]
 
@@ -185,49 +185,35 @@ def wideresnet28_10(
     )
 
 
-@register_model(family=FAMILY)
-def wideresnet34_10(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    mean: Sequence[float] = CIFAR10_MEAN,
-    std: Sequence[float] = CIFAR10_STD,
-) -> nn.Module:
-    """WRN-34-10 (46.2M parameters), the TRADES / PGD-AT benchmark architecture."""
-    del pretrained
-    return _create(
-        "wideresnet34_10",
-        depth=34,
-        widen_factor=10,
-        num_classes=num_classes,
-        drop_rate=drop_rate,
-        mean=mean,
-        std=std,
-        default_depth=34,
-        default_widen=10,
-    )
+def _fixed_size(depth: int, widen_factor: int, doc: str) -> ModelFn:
+    """Register the WRN-``depth``-``widen_factor`` builder (no size options) and return it."""
+    name = f"wideresnet{depth}_{widen_factor}"
+
+    def build(
+        *,
+        num_classes: int | None = None,
+        pretrained: bool = False,
+        drop_rate: float = 0.0,
+        mean: Sequence[float] = CIFAR10_MEAN,
+        std: Sequence[float] = CIFAR10_STD,
+    ) -> nn.Module:
+        del pretrained
+        return _create(
+            name,
+            depth=depth,
+            widen_factor=widen_factor,
+            num_classes=num_classes,
+            drop_rate=drop_rate,
+            mean=mean,
+            std=std,
+            default_depth=depth,
+            default_widen=widen_factor,
+        )
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return register_model(build, family=FAMILY)
 
 
-@register_model(family=FAMILY)
-def wideresnet16_4(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    drop_rate: float = 0.0,
-    mean: Sequence[float] = CIFAR10_MEAN,
-    std: Sequence[float] = CIFAR10_STD,
-) -> nn.Module:
-    """WRN-16-4 (2.7M parameters), a small Wide ResNet for quick experiments."""
-    del pretrained
-    return _create(
-        "wideresnet16_4",
-        depth=16,
-        widen_factor=4,
-        num_classes=num_classes,
-        drop_rate=drop_rate,
-        mean=mean,
-        std=std,
-        default_depth=16,
-        default_widen=4,
-    )
+wideresnet34_10 = _fixed_size(34, 10, "WRN-34-10 (46.2M parameters), the TRADES / PGD-AT benchmark architecture.")
+wideresnet16_4 = _fixed_size(16, 4, "WRN-16-4 (2.7M parameters), a small Wide ResNet for quick experiments.")
