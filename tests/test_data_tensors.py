@@ -1,5 +1,6 @@
-"""Tests for bandlimit.data's tensor helpers (to_tensors, iterate_batches), the device-resident dataset
-(GPUTensorDataset, load_to_device) and the decode-once tensor cache."""
+"""Tests for bandlimit.data's tensor helpers (to_tensors, iterate_batches) and the decode-once tensor cache.
+
+(The whole-dataset-on-the-device path is the training loop's, tested in test_training.py.)"""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from bandlimit.data import (
-    GPUTensorDataset,
     TensorImageDataset,
     decode_all,
     iterate_batches,
     load_dataset,
     load_tensor_dataset,
-    load_to_device,
     to_tensors,
 )
 from bandlimit.data import cache as cache_module
@@ -82,72 +81,6 @@ class TestTensorHelpers:
             list(iterate_batches([1, 2, 3], 2))
         with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
             list(iterate_batches(npz_dataset, 0))
-
-
-# ----------------------------------------------------------------------------------------------
-# GPUTensorDataset / load_to_device
-# ----------------------------------------------------------------------------------------------
-
-
-class TestDeviceDataset:
-    def test_uint8_storage_and_float_batches(self, npz_dataset: TensorImageDataset, device: torch.device) -> None:
-        gd = load_to_device(npz_dataset, device)
-        assert gd.images.dtype == torch.uint8 and gd.images.device.type == device.type
-        assert gd.classes == npz_dataset.classes
-        x, y = to_tensors(npz_dataset)
-        xb, yb = gd.batch(slice(2, 5))
-        assert torch.equal(xb.cpu(), x[2:5]) and torch.equal(yb.cpu(), y[2:5])
-        assert torch.equal(torch.cat([b[0] for b in gd.batches(4)]).cpu(), x)
-
-    def test_shuffle_is_seeded_permutation(self, npz_dataset: TensorImageDataset) -> None:
-        gd = load_to_device(npz_dataset, "cpu")
-
-        def epoch(seed: int) -> list[int]:
-            gen = torch.Generator().manual_seed(seed)
-            return torch.cat([b[1] for b in gd.batches(3, shuffle=True, generator=gen)]).tolist()
-
-        x_all, _ = to_tensors(npz_dataset)
-        gen = torch.Generator().manual_seed(0)
-        xs = torch.cat([b[0] for b in gd.batches(3, shuffle=True, generator=gen)])
-        order = torch.randperm(10, generator=torch.Generator().manual_seed(0))
-        assert torch.equal(xs, x_all[order])
-        assert epoch(0) == epoch(0)
-        assert sorted(epoch(1)) == sorted(gd.targets.tolist())
-        assert [b[0].shape[0] for b in gd.batches(4, drop_last=True)] == [4, 4]
-
-    def test_half_precision_channels_last(self, npz_dataset: TensorImageDataset) -> None:
-        gd = load_to_device(npz_dataset, "cpu", dtype=torch.float16, channels_last=True)
-        assert gd.images.is_contiguous(memory_format=torch.channels_last)
-        xb, _ = gd.batch(torch.tensor([0, 1]))
-        assert xb.dtype == torch.float16
-        torch.testing.assert_close(xb.float(), to_tensors(npz_dataset, n=2)[0], atol=1e-3, rtol=0)
-
-    def test_other_inputs(self, tmp_path: Path) -> None:
-        x = torch.rand(4, 3, 2, 2)
-        gd = load_to_device((x, torch.arange(4)), "cpu")
-        assert gd.images.dtype == torch.float32 and torch.equal(gd.batch(slice(None))[0], x)
-        np.savez(tmp_path / "d.npz", x=_rand_images(3, 2, 2), y=np.arange(3))
-        assert len(load_to_device(f"npz:{tmp_path / 'd.npz'}", "cpu")) == 3
-
-    def test_errors(self, npz_dataset: TensorImageDataset) -> None:
-        npz_dataset.transform = lambda im: im
-        with pytest.raises(ValueError, match="without a per-item transform"):
-            load_to_device(npz_dataset, "cpu")
-        with pytest.raises(TypeError, match="expected a floating dtype"):
-            GPUTensorDataset(
-                torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1, dtype=torch.long), dtype=torch.int32
-            )
-        with pytest.raises(TypeError, match="expected integer labels"):
-            GPUTensorDataset(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.zeros(1))
-        with pytest.raises(TypeError, match="expected a dataset name"):
-            load_to_device(42, "cpu")
-
-    @pytest.mark.gpu
-    def test_on_cuda(self) -> None:
-        gd = load_to_device(load_dataset("cifar10-sample"), "cuda")
-        xb, yb = gd.batch(torch.arange(8, device="cuda"))
-        assert gd.images.is_cuda and gd.images.dtype == torch.uint8 and xb.is_cuda and yb.is_cuda
-        assert torch.equal(xb.cpu(), to_tensors(load_dataset("cifar10-sample"), n=8)[0])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,11 +13,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from _data_helpers import _rand_images, _write_folder
 from torch import nn
 from torch.nn import functional as F
 
+from bandlimit.data import load_dataset, to_tensors
 from bandlimit.training import (
     TrainConfig,
     augment_batch,
@@ -174,6 +177,36 @@ class TestData:
             as_tensors((x.float(), y), "d", torch.device("cpu"))
         with pytest.raises(TypeError, match="pair of tensors"):
             as_tensors([1, 2, 3], "d", torch.device("cpu"))
+
+    # The next four replace the tests of the removed bandlimit.data.GPUTensorDataset: the
+    # training loop's as_tensors is the one way to hold a whole dataset on the device.
+    def test_bandlimit_datasets_keep_uint8_storage(self, tmp_path: Path, device: torch.device) -> None:
+        np.savez(tmp_path / "d.npz", x=_rand_images(10, 4, 4, seed=7), y=np.arange(10) % 3)
+        ds = load_dataset(f"npz:{tmp_path / 'd.npz'}")
+        xd, yd = as_tensors(ds, "d", device)
+        assert xd.dtype == torch.uint8 and xd.device.type == device.type and yd.dtype == torch.int64
+        x, y = to_tensors(ds)
+        assert torch.equal(xd.cpu().float() / 255, x) and torch.equal(yd.cpu(), y)
+
+    def test_image_folder_is_decoded_to_uint8(self, tmp_path: Path) -> None:
+        _write_folder(tmp_path / "f", {"a": _rand_images(3, 5, 6, seed=1), "b": _rand_images(2, 5, 6, seed=2)})
+        folder = load_dataset(f"folder:{tmp_path / 'f'}")
+        xd, yd = as_tensors(folder, "d", torch.device("cpu"))
+        assert xd.dtype == torch.uint8 and xd.shape == (5, 3, 5, 6) and yd.tolist() == [0, 0, 0, 1, 1]
+        assert torch.equal(xd, torch.stack([folder.read_uint8(i) for i in range(5)]))
+
+    def test_float_images_that_are_not_8_bit_stay_float(self) -> None:
+        x = torch.rand(4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+        xd, _ = as_tensors((x, torch.arange(4)), "d", torch.device("cpu"))
+        assert xd.dtype == torch.float32 and torch.equal(xd, x)
+        with pytest.raises(TypeError, match="expected integer labels"):
+            as_tensors((x, torch.zeros(4)), "d", torch.device("cpu"))
+
+    @pytest.mark.gpu
+    def test_on_cuda(self) -> None:
+        xd, yd = as_tensors(load_dataset("cifar10-sample"), "d", torch.device("cuda"))
+        assert xd.is_cuda and yd.is_cuda and xd.dtype == torch.uint8
+        assert torch.equal(xd[:8].cpu().float() / 255, to_tensors(load_dataset("cifar10-sample"), n=8)[0])
 
 
 # ---------------------------------------------------------------------------------- loop

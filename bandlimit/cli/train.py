@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bandlimit.training import TrainConfig, train
+from bandlimit.training.checkpointing import prepare_out_dir
 from bandlimit.training.config import SCHEDULES
-from bandlimit.training.loop import prepare_out_dir
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,8 +8,6 @@ Entry points:
 - :func:`to_tensors` and :func:`iterate_batches`: a Dataset, a DataLoader or an ``(x, y)``
   pair as one tensor pair or as batches.
 - :func:`load_tensor_dataset`: decode an image folder once into a uint8 tensor, cached on disk.
-- :class:`GPUTensorDataset` / :func:`load_to_device`: the whole set on the device as uint8,
-  converted to float per batch.
 """
 
 from __future__ import annotations
@@ -22,18 +20,17 @@ from bandlimit.data.datasets import (
     list_datasets,
     load_dataset,
 )
-from bandlimit.data.gpu import GPUTensorDataset, iterate_batches, load_to_device, to_tensors
 from bandlimit.data.samples import (
     imagenet_classes,
     load_cifar10_sample,
     load_imagenet_sample,
     sample_files,
 )
+from bandlimit.data.tensors import iterate_batches, to_tensors
 
 __all__ = [
     "CIFAR10_CLASSES",
     "FolderImageDataset",
-    "GPUTensorDataset",
     "TensorImageDataset",
     "decode_all",
     "decode_rgb",
@@ -46,7 +43,6 @@ __all__ = [
     "load_dataset",
     "load_imagenet_sample",
     "load_tensor_dataset",
-    "load_to_device",
     "sample_files",
     "to_tensors",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "FolderImageDataset",
     "TensorImageDataset",
     "Transform",
+    "as_float_images",
     "decode_rgb",
     "imagenet_eval_transform",
 ]
@@ -75,15 +76,18 @@ def imagenet_eval_transform(path: str | Path, resize: int = 256, crop: int = 224
         raise ValueError(f"expected a readable image file, got {path} ({err})") from err
 
 
-def _to_float(image: torch.Tensor) -> torch.Tensor:
-    return image.to(torch.float32).div_(255.0)
+def as_float_images(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 images (0..255) as ``dtype`` in [0, 1]; floating images are only cast."""
+    if x.dtype == torch.uint8:
+        return x.to(dtype).div_(255.0)
+    return x.to(dtype)
 
 
 class TensorImageDataset(Dataset):
     """Images held in memory as one uint8 ``(N, C, H, W)`` tensor.
 
     Indexing converts one image to float [0, 1]; :meth:`tensors` hands back the uint8 storage
-    so that bulk consumers (``to_tensors``, ``iterate_batches``, ``load_to_device``) convert a
+    so that bulk consumers (``to_tensors``, ``iterate_batches``, the training loop) convert a
     whole batch at once instead of image by image.
 
     Attributes:
@@ -136,7 +140,7 @@ class TensorImageDataset(Dataset):
         return int(self.images.shape[0])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image = _to_float(self.images[i])
+        image = as_float_images(self.images[i])
         if self.transform is not None:
             image = self.transform(image)
         return image, int(self.targets[i])
@@ -202,7 +206,7 @@ class FolderImageDataset(Dataset):
         return self.decode(self.samples[i][0])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image = _to_float(self.read_uint8(i))
+        image = as_float_images(self.read_uint8(i))
         if self.transform is not None:
             image = self.transform(image)
         return image, self.samples[i][1]

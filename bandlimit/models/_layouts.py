@@ -28,6 +28,7 @@ __all__ = [
     "unwrap",
 ]
 
+# The warnings belong to load_checkpoint, whose logger users configure.
 logger = logging.getLogger("bandlimit.models.checkpoint")
 
 # Containers external projects put their weights under, tried in this order.

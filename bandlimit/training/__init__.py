@@ -12,7 +12,7 @@ from __future__ import annotations
 from bandlimit.training.augment import augment_batch, random_crop, random_flip
 from bandlimit.training.config import SCHEDULES, TrainConfig, learning_rate
 from bandlimit.training.distributed import DistInfo, dist_info
-from bandlimit.training.loop import Recipe, TrainResult, evaluate_accuracy, resolve_device, train
+from bandlimit.training.loop import Recipe, TrainResult, evaluate_accuracy, train
 from bandlimit.training.state import read_training_state
 
 __all__ = [
@@ -28,6 +28,5 @@ __all__ = [
     "random_crop",
     "random_flip",
     "read_training_state",
-    "resolve_device",
     "train",
 ]

@@ -9,16 +9,16 @@ written by another run.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from bandlimit._io import write_json
 from bandlimit.training.config import TrainConfig
 from bandlimit.training.distributed import DistInfo
-from bandlimit.training.state import STATE_FORMAT, atomic_save, atomic_write_text
+from bandlimit.training.state import STATE_FORMAT, write_training_state
 
 __all__ = ["STATE_FILE", "check_resume", "prepare_out_dir", "write_epoch"]
 
@@ -158,6 +158,6 @@ def write_epoch(
         files["model"] = out / "model.pt"
         _save_model(files["model"], model, meta)
     log = {"run_id": rid, **ident, "history": history}
-    atomic_write_text(json.dumps(log, indent=2, default=str), files["metrics"])
-    atomic_save(state, files["state"])
+    write_json(files["metrics"], log)
+    write_training_state(state, files["state"])
     return files

@@ -14,6 +14,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from bandlimit._checks import check_labels
+from bandlimit.data.base import FolderImageDataset, TensorImageDataset
+from bandlimit.data.cache import decode_all
 
 __all__ = ["as_tensors", "compact_images"]
 
@@ -32,18 +34,14 @@ def compact_images(x: Tensor) -> Tensor:
 
 
 def _from_dataset(data: Dataset[Any], name: str) -> tuple[Tensor, Tensor]:
-    if getattr(data, "transform", None) is None:
-        # bandlimit.data datasets: take the uint8 storage, or decode straight to uint8.
-        if callable(getattr(data, "tensors", None)):
-            x, y = data.tensors()  # type: ignore[attr-defined]
-            return x, y
-        if callable(getattr(data, "read_uint8", None)) and hasattr(data, "samples"):
-            n = len(data)  # type: ignore[arg-type]
-            if n == 0:
-                raise ValueError(f"{name}: expected at least one sample, got an empty dataset")
-            images = torch.stack([data.read_uint8(i) for i in range(n)])  # type: ignore[attr-defined]
-            labels = torch.tensor([int(label) for _, label in data.samples], dtype=torch.long)  # type: ignore[attr-defined]
-            return images, labels
+    # bandlimit.data datasets without a per-item transform: their uint8 storage, or decoded
+    # straight to uint8 (in parallel for large folders).
+    if isinstance(data, TensorImageDataset) and data.transform is None:
+        return data.tensors()
+    if isinstance(data, FolderImageDataset) and data.transform is None:
+        if len(data) == 0:
+            raise ValueError(f"{name}: expected at least one sample, got an empty dataset")
+        return decode_all(data)
     xs: list[Tensor] = []
     ys: list[Tensor] = []
     for xb, yb in DataLoader(data, batch_size=1000, shuffle=False, num_workers=0):

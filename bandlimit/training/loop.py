@@ -9,17 +9,15 @@ channels-last tensors. The loop knows nothing of attacks: a *recipe* (see
 Every epoch ends with an atomic training-state file (``state.pt``) that continues the run
 bit-exactly, a model checkpoint (``last.pt``, plus ``best.pt`` when the test accuracy
 improves) and a JSON metrics log (``metrics.json``); the final model goes to ``model.pt``.
-These files are written and checked by :mod:`bandlimit.training.checkpointing`.
+These files are written and checked by :mod:`bandlimit.training.checkpointing`; the steps of
+one epoch are :func:`bandlimit.training.epoch.train_epoch`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -28,24 +26,16 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from bandlimit.training.augment import augment_batch
-from bandlimit.training.checkpointing import STATE_FILE as STATE_FILE
+from bandlimit._progress import progress_bar
+from bandlimit._torch import resolve_device
 from bandlimit.training.checkpointing import check_resume, prepare_out_dir, write_epoch
-from bandlimit.training.config import TrainConfig, learning_rate, run_id
+from bandlimit.training.config import TrainConfig, run_id
 from bandlimit.training.data import as_tensors
-from bandlimit.training.distributed import (
-    DistInfo,
-    all_gather_objects,
-    all_reduce_sum,
-    broadcast_buffers,
-    setup,
-    shard_indices,
-)
+from bandlimit.training.distributed import all_gather_objects, broadcast_buffers, setup
+from bandlimit.training.epoch import evaluate_accuracy, format_record, train_epoch
 from bandlimit.training.state import capture_global_rng, read_training_state, restore_global_rng
 
-# prepare_out_dir and STATE_FILE lived here before the run files moved to bandlimit.training.checkpointing;
-# both stay importable from this module (bandlimit.cli.train imports prepare_out_dir from here).
-__all__ = ["Recipe", "TrainResult", "evaluate_accuracy", "prepare_out_dir", "resolve_device", "train"]
+__all__ = ["Recipe", "TrainResult", "evaluate_accuracy", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,70 +80,6 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; anything else as given.
-
-    Raises:
-        ValueError: the name is not a device, or CUDA was asked for but is not available.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} was asked for but CUDA is not available; use --device cpu")
-    return device
-
-
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def _to_float(xb: Tensor, channels_last: bool) -> Tensor:
-    x = xb.float().div_(255.0) if xb.dtype == torch.uint8 else xb.float()
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-@torch.no_grad()
-def evaluate_accuracy(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    batch_size: int = 1024,
-    bf16: bool = False,
-    channels_last: bool = False,
-    info: DistInfo | None = None,
-) -> float:
-    """Clean top-1 accuracy of ``model`` on ``(x, y)`` (sharded and summed across ranks).
-
-    ``x`` may be ``uint8`` (0..255) or float in [0, 1]; it is batched on its own device.
-    The model is put in eval mode for the call and its mode restored afterwards.
-    """
-    info = info or DistInfo()
-    was_training = model.training
-    model.eval()
-    device = x.device
-    idx = torch.arange(info.rank, x.shape[0], info.world_size, device=device)
-    correct = torch.zeros((), dtype=torch.float64, device=device)
-    try:
-        for start in range(0, idx.numel(), batch_size):
-            bi = idx[start : start + batch_size]
-            with _autocast(device, bf16):
-                logits = model(_to_float(x[bi], channels_last))
-            correct += (logits.argmax(1) == y[bi]).sum()
-    finally:
-        model.train(was_training)
-    totals = all_reduce_sum(
-        torch.stack([correct, torch.tensor(float(idx.numel()), device=device, dtype=torch.float64)]), info
-    )
-    return float(totals[0] / totals[1].clamp_min(1))
-
-
 def _check_recipe(recipe: Any) -> dict[str, Any]:
     if not isinstance(getattr(recipe, "name", None), str) or not callable(getattr(recipe, "loss", None)):
         raise TypeError(
@@ -162,32 +88,6 @@ def _check_recipe(recipe: Any) -> dict[str, Any]:
         )
     config = getattr(recipe, "config", {})
     return {"name": recipe.name, **(dict(config) if isinstance(config, dict) else {})}
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
-    with progress:
-        yield progress
 
 
 def train(
@@ -300,9 +200,9 @@ def train(
     }
     show = info.is_main and not config.quiet and sys.stderr.isatty()
 
-    with _progress(show) as progress:
+    with progress_bar("train", enabled=show, transient=False) as progress:
         for epoch in range(start_epoch, config.epochs):
-            record = _train_epoch(
+            record = train_epoch(
                 net,
                 x_train,
                 y_train,
@@ -329,7 +229,7 @@ def train(
                 )
             history.append(record)
             if info.is_main:
-                logger.info("epoch %d/%d %s", epoch + 1, config.epochs, _fmt(record))
+                logger.info("epoch %d/%d %s", epoch + 1, config.epochs, format_record(record))
             improved = record.get("test_acc", -math.inf) > best_acc
             best_acc = max(best_acc, record.get("test_acc", -math.inf))
             # Every rank takes part in the gather; only rank 0 writes.
@@ -356,88 +256,3 @@ def train(
                     )
                 )
     return TrainResult(history=history, run_id=rid, out_dir=out, files=files)
-
-
-def _train_epoch(
-    net: nn.Module,
-    x_train: Tensor,
-    y_train: Tensor,
-    recipe: Recipe,
-    optimizer: torch.optim.Optimizer,
-    config: TrainConfig,
-    *,
-    epoch: int,
-    steps_per_epoch: int,
-    local_bs: int,
-    info: DistInfo,
-    gens: tuple[torch.Generator, torch.Generator, torch.Generator],
-    progress: Any,
-) -> dict[str, Any]:
-    shuffle_gen, aug_gen, recipe_gen = gens
-    device = x_train.device
-    net.train()
-    perm = torch.randperm(x_train.shape[0], generator=shuffle_gen)
-    idx = shard_indices(perm, info).to(device)
-    # Sums stay on the device; the host only syncs for the progress bar and at epoch end.
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss * n, correct, n
-    task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch, stats="")
-    t0 = time.perf_counter()
-    last_shown = t0
-    lr = 0.0
-    for step in range(steps_per_epoch):
-        bi = idx[step * local_bs : (step + 1) * local_bs]
-        xb, yb = x_train[bi], y_train[bi]
-        if config.augment:
-            xb = augment_batch(xb, crop_padding=config.crop_padding, generator=aug_gen)
-        xb = _to_float(xb, config.channels_last)
-        lr = learning_rate(config, epoch * steps_per_epoch + step, steps_per_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with _autocast(device, config.bf16):
-            loss, logits = recipe.loss(net, xb, yb, generator=recipe_gen)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        n = yb.shape[0]
-        sums += torch.stack(
-            [
-                loss.detach().double() * n,
-                (logits.detach().argmax(1) == yb).sum().double(),
-                torch.tensor(float(n), dtype=torch.float64, device=device),
-            ]
-        )
-        now = time.perf_counter()
-        if progress.live.is_started and (now - last_shown > 0.5 or step + 1 == steps_per_epoch):
-            last_shown = now
-            s = sums.tolist()
-            ips = s[2] * info.world_size / (now - t0)
-            progress.update(
-                task, completed=step + 1, stats=f"loss {s[0] / s[2]:.4f} acc {s[1] / s[2]:.3f} {ips:,.0f} img/s"
-            )
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elapsed = time.perf_counter() - t0
-    totals = all_reduce_sum(sums, info).tolist()
-    progress.update(task, completed=steps_per_epoch)
-    train_loss = totals[0] / totals[2]
-    if not math.isfinite(train_loss):
-        raise FloatingPointError(
-            f"training diverged: loss is {train_loss} in epoch {epoch + 1}; lower the learning rate "
-            "(the last checkpoint, if any, was left untouched)"
-        )
-    return {
-        "epoch": epoch + 1,
-        "train_loss": train_loss,
-        "train_acc": totals[1] / totals[2],
-        "lr": lr,
-        "time_s": elapsed,
-        "images_per_s": totals[2] / elapsed,
-    }
-
-
-def _fmt(record: dict[str, Any]) -> str:
-    parts = [f"loss {record['train_loss']:.4f}", f"train acc {record['train_acc']:.4f}"]
-    if "test_acc" in record:
-        parts.append(f"test acc {record['test_acc']:.4f}")
-    parts += [f"lr {record['lr']:.4g}", f"{record['images_per_s']:,.0f} img/s", f"{record['time_s']:.1f}s"]
-    return " | ".join(parts)

@@ -3,77 +3,44 @@
 A training-state file holds everything needed to continue a run *exactly*: model, optimizer
 (momentum buffers), the step count (the schedules are pure functions of it), every random
 generator the loop draws from (its own, per rank, plus torch's global CPU and CUDA states,
-which dropout layers use), the history and the run identity. Files are written atomically
-(temporary file in the same folder, fsync, ``os.replace``, fsync of the folder), so a run
-killed at any moment leaves either the previous complete file or the new complete file,
-never a truncated one.
+which dropout layers use), the history and the run identity. Files are written with
+:func:`bandlimit._io.atomic_write` (temporary file in the same folder, fsync, ``os.replace``),
+so a run killed at any moment leaves either the previous complete file or the new complete
+file, never a truncated one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bandlimit._io import atomic_write
+
 __all__ = [
     "STATE_FORMAT",
-    "atomic_save",
-    "atomic_write_text",
     "capture_global_rng",
     "read_training_state",
     "restore_global_rng",
+    "write_training_state",
 ]
 
 #: Format tag of training-state files, checked on resume.
 STATE_FORMAT = "bandlimit-training-state/1"
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not supported on every platform (e.g. Windows).
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def write_training_state(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """``torch.save`` a training state to ``path`` atomically.
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` ``obj`` to ``path`` atomically (serialised fully before touching disk).
-
-    Serialising into memory first means an object that fails to pickle never reaches the
-    disk, and the previous file at ``path`` stays intact.
+    The state is serialised in memory first, so an object that fails to pickle never reaches
+    the disk and the previous file at ``path`` stays intact.
     """
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    _atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def atomic_write_text(text: str, path: str | os.PathLike[str]) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _atomic_write_bytes(Path(path), text.encode("utf-8"))
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def read_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
