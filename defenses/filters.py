@@ -9,8 +9,9 @@ Jacobian is the filter itself), so it cannot hide gradients. The masks are those
 Each layer keeps its mask as a non-persistent buffer (never in ``state_dict``, so wrapping a
 model does not change its checkpoint keys), built on the first call for the input's size,
 dtype and device and rebuilt when those change. The mask is stored in the half-spectrum
-layout of ``torch.fft.rfft2``, which halves the FFT work and makes the output real by
-construction (the masks are conjugate-symmetric).
+layout of ``torch.fft.rfft2`` (:func:`bandlimit.spectral.rfft_mask`, applied with
+:func:`bandlimit.spectral.apply_rfft_mask`), which halves the FFT work and makes the output
+real by construction (the masks are conjugate-symmetric).
 
 Output range. A filtered [0, 1] image can leave [0, 1]: an ideal low-pass rings (Gibbs) and
 slightly overshoots, and a high-pass image is roughly zero-mean with negative values. By
@@ -28,13 +29,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_choice, check_positive, check_positive_int
-from bandlimit.spectral import frequency_mask
+from bandlimit._checks import check_bool
+from bandlimit.spectral import apply_rfft_mask, frequency_mask, rfft_mask
+from bandlimit.spectral.masks import check_mask_settings
 from bandlimit.spectral.transforms import check_spatial
 
 __all__ = ["HighPassFilter", "LowPassFilter", "with_input_filter"]
-
-_SHAPES = ("square", "disc", "gaussian", "butterworth")
 
 
 class _FrequencyFilter(nn.Module):
@@ -53,18 +53,8 @@ class _FrequencyFilter(nn.Module):
         clamp: bool = False,
     ) -> None:
         super().__init__()
-        if (bandwidth is None) == (radius is None):
-            raise ValueError(
-                "expected exactly one of bandwidth=B (side of the centred square of frequencies) "
-                f"or radius=r (= B/2, in frequency bins), got bandwidth={bandwidth!r}, radius={radius!r}"
-            )
-        self.bandwidth = None if bandwidth is None else check_positive(bandwidth, "bandwidth")
-        self.radius = None if radius is None else check_positive(radius, "radius")
-        self.shape = check_choice(shape, "shape", _SHAPES)
-        self.order = check_positive_int(order, "order")
-        if not isinstance(clamp, bool):
-            raise TypeError(f"clamp: expected a bool, got {type(clamp).__name__}")
-        self.clamp = clamp
+        self.shape, self.bandwidth, self.radius, self.order = check_mask_settings(shape, bandwidth, radius, order)
+        self.clamp = check_bool(clamp, "clamp")
         self.register_buffer("mask", None, persistent=False)
         self._mask_hw: tuple[int, int] | None = None
 
@@ -103,8 +93,10 @@ class _FrequencyFilter(nn.Module):
             # Built outside inference mode: an inference tensor kept as a buffer would break a
             # later differentiable call (an attack's backward pass).
             with torch.inference_mode(False), torch.no_grad():
-                centred = self.spectral_mask(h, w, dtype=x.dtype, device=x.device)
-                mask = torch.fft.ifftshift(centred, dim=(-2, -1))[:, : w // 2 + 1].contiguous()
+                mask = rfft_mask(
+                    h, w, shape=self.shape, bandwidth=self.bandwidth, radius=self.radius, order=self.order,
+                    highpass=self.highpass, dtype=x.dtype, device=x.device,
+                )  # fmt: skip
             self.register_buffer("mask", mask, persistent=False)
             self._mask_hw = (h, w)
         return mask
@@ -112,8 +104,7 @@ class _FrequencyFilter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Filter every channel of ``x`` ``(..., H, W)`` over its last two dims."""
         check_spatial(x)
-        half = self._half_mask(x)
-        out = torch.fft.irfft2(torch.fft.rfft2(x, norm="ortho") * half, s=x.shape[-2:], norm="ortho")
+        out = apply_rfft_mask(x, self._half_mask(x))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 

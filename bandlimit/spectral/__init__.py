@@ -8,6 +8,7 @@ their users and call these functions.
 
 from __future__ import annotations
 
+from bandlimit.spectral.bands import dct_band_mask, fourier_band_mask
 from bandlimit.spectral.basis import (
     fourier_basis,
     fourier_basis_pairs,
@@ -17,18 +18,19 @@ from bandlimit.spectral.basis import (
 )
 from bandlimit.spectral.masks import (
     apply_frequency_mask,
-    dct_band_mask,
-    fourier_band_mask,
+    apply_rfft_mask,
     frequency_mask,
     frequency_split,
     highpass,
     lowpass,
+    rfft_mask,
 )
 from bandlimit.spectral.spectra import band_energy, high_frequency_fraction, mean_spectrum, radial_profile
 from bandlimit.spectral.transforms import dct2, dct_matrix, fft2c, idct2, ifft2c
 
 __all__ = [
     "apply_frequency_mask",
+    "apply_rfft_mask",
     "band_energy",
     "dct2",
     "dct_band_mask",
@@ -49,4 +51,5 @@ __all__ = [
     "lowpass",
     "mean_spectrum",
     "radial_profile",
+    "rfft_mask",
 ]

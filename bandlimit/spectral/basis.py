@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from bandlimit._checks import check_positive_int
-from bandlimit.spectral.transforms import _matmul_may_lose_precision, frozen_cache
+from bandlimit.spectral.transforms import _matmul_may_lose_precision, dtype_device, frozen_cache
 
 __all__ = ["fourier_basis", "fourier_basis_pairs", "fourier_basis_stack", "fourier_partner", "fourier_partner_index"]
 
@@ -108,7 +108,7 @@ def _pairs(h: int, w: int) -> torch.Tensor:
     rows = torch.arange(h).repeat_interleave(w)
     cols = torch.arange(w).repeat(h)
     flat = rows * w + cols
-    partner_flat = _partner_1d(rows, h) * w + _partner_1d(cols, w)
+    partner_flat = fourier_partner_index(h)[rows] * w + fourier_partner_index(w)[cols]
     keep = flat <= partner_flat  # the member visited first by a row-major loop
     return torch.stack([rows[keep], cols[keep]], dim=1)
 
@@ -136,7 +136,8 @@ def fourier_basis_pairs(h: int, w: int) -> torch.Tensor:
 
 
 def _representative(cells: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    pi, pj = _partner_1d(cells[:, 0], h), _partner_1d(cells[:, 1], w)
+    pi = fourier_partner_index(h, device=cells.device)[cells[:, 0]]
+    pj = fourier_partner_index(w, device=cells.device)[cells[:, 1]]
     first = (cells[:, 0] * w + cells[:, 1]) <= (pi * w + pj)
     return torch.where(first.unsqueeze(1), cells, torch.stack([pi, pj], dim=1))
 
@@ -265,8 +266,7 @@ def fourier_basis(
     h, w = _check_size(h, w)
     i = _check_index(i, "i", h, "row")
     j = _check_index(j, "j", w, "column")
-    dtype = torch.get_default_dtype() if dtype is None else dtype
+    dtype, device = dtype_device(dtype, device)
     if not dtype.is_floating_point:
         raise TypeError(f"dtype: expected a floating dtype (float32 or float64), got {dtype}")
-    device = torch.device("cpu") if device is None else torch.device(device)
     return _build_stack(torch.tensor([[i, j]]), h, w, dtype, device)[0]

@@ -18,11 +18,11 @@ the two; ``r = B / 2``):
 * ``"butterworth"``: ``1 / (1 + (d / r)^(2 * order))`` (r is the half-power cutoff).
 
 High-pass filtering is always ``x - lowpass(x)``, i.e. the mask ``1 - m``, so
-``lowpass(x) + highpass(x) == x`` for every shape.
+``lowpass(x) + highpass(x) == x`` for every shape. Module wrappers that keep a mask as a
+buffer (``defenses.LowPassFilter``) take it from :func:`rfft_mask` and apply it with
+:func:`apply_rfft_mask`, the same two steps :func:`lowpass` takes.
 
-Band masks for band-limited attacks (:func:`dct_band_mask`, :func:`fourier_band_mask`) use a
-frequency normalised to the Nyquist frequency (1.0 = 0.5 cycles per pixel) on both
-transforms, so the same ``low`` / ``high`` thresholds describe the same physical bands.
+The band masks of the band-limited attacks live in :mod:`bandlimit.spectral.bands`.
 """
 
 from __future__ import annotations
@@ -32,29 +32,26 @@ from typing import Any
 
 import torch
 
-from bandlimit._checks import (
-    check_choice,
-    check_finite_number,
-    check_positive,
-    check_positive_int,
-)
-from bandlimit.spectral.transforms import check_spatial, fft2c, frozen_cache, ifft2c
+from bandlimit._checks import check_choice, check_positive, check_positive_int
+from bandlimit.spectral.transforms import check_spatial, dtype_device, fft2c, frozen_cache, ifft2c
 
 __all__ = [
+    "SHAPES",
     "apply_frequency_mask",
-    "dct_band_mask",
-    "fourier_band_mask",
+    "apply_rfft_mask",
+    "centred_freqs",
+    "check_mask_settings",
     "frequency_mask",
     "frequency_split",
     "highpass",
     "lowpass",
+    "rfft_mask",
 ]
 
 SHAPES = ("square", "disc", "gaussian", "butterworth")
-BANDS = ("low", "mid", "high", "all")
 
 
-def _centred_freqs(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+def centred_freqs(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer frequencies ``(h, 1)`` and ``(1, w)`` of the centred grid, in float64."""
     kh = (torch.arange(h, dtype=torch.float64) - h // 2).view(-1, 1)
     kw = (torch.arange(w, dtype=torch.float64) - w // 2).view(1, -1)
@@ -65,7 +62,7 @@ def _centred_freqs(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
 def _lowpass_mask(
     h: int, w: int, shape: str, radius: float, order: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    kh, kw = _centred_freqs(h, w)
+    kh, kw = centred_freqs(h, w)
     if shape == "square":
         mask = ((kh.abs() <= radius) & (kw.abs() <= radius)).double()
     else:
@@ -89,7 +86,16 @@ def _lowpass_half(
     return torch.fft.ifftshift(mask, dim=(-2, -1))[:, : w // 2 + 1].contiguous()
 
 
-def _resolve_radius(h: int, w: int, shape: str, bandwidth: Any, radius: Any, order: Any) -> tuple[str, float, int]:
+def check_mask_settings(shape: Any, bandwidth: Any, radius: Any, order: Any) -> tuple[str, Any, Any, int]:
+    """Validate a low-pass mask's settings before the image size is known.
+
+    Returns:
+        ``(shape, bandwidth, radius, order)`` with the given one of bandwidth/radius as a float.
+
+    Raises:
+        TypeError: a setting has the wrong type.
+        ValueError: unknown shape, both or neither of bandwidth/radius, or a value <= 0.
+    """
     shape = check_choice(shape, "shape", SHAPES)
     order = check_positive_int(order, "order")
     if (bandwidth is None) == (radius is None):
@@ -97,16 +103,21 @@ def _resolve_radius(h: int, w: int, shape: str, bandwidth: Any, radius: Any, ord
             "expected exactly one of bandwidth=B (side of the kept centred square) or "
             f"radius=r (= B/2), got bandwidth={bandwidth!r}, radius={radius!r}"
         )
+    if bandwidth is not None:
+        return shape, check_positive(bandwidth, "bandwidth"), None, order
+    return shape, None, check_positive(radius, "radius"), order
+
+
+def _resolve_radius(h: int, w: int, shape: str, bandwidth: Any, radius: Any, order: Any) -> tuple[str, float, int]:
+    shape, bandwidth, radius, order = check_mask_settings(shape, bandwidth, radius, order)
     limit = max(h, w)
     if bandwidth is not None:
-        bandwidth = check_positive(bandwidth, "bandwidth")
         if bandwidth > limit:
             raise ValueError(
                 f"bandwidth: expected a value in (0, {limit}] for a {h}x{w} image "
                 f"(B = {limit} keeps every frequency), got {bandwidth:g}"
             )
         return shape, bandwidth / 2.0, order
-    radius = check_positive(radius, "radius")
     # Largest distance of any bin to the centre: a bigger radius is a no-op, likely a typo.
     max_radius = math.hypot(h // 2, w // 2) + 1.0
     if radius > max_radius and shape in ("square", "disc"):
@@ -153,14 +164,41 @@ def frequency_mask(
     """
     h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
     shape, r, order = _resolve_radius(h, w, shape, bandwidth, radius, order)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    device = torch.device("cpu") if device is None else torch.device(device)
-    return _lowpass_mask(h, w, shape, r, order, dtype, device).clone()
+    return _lowpass_mask(h, w, shape, r, order, *dtype_device(dtype, device)).clone()
 
 
-def _apply_half_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
-    # rfft2/irfft2 on the un-centred half spectrum: half the work of a full complex FFT, and
-    # the output is real by construction (the mask is conjugate-symmetric).
+def rfft_mask(
+    h: int,
+    w: int,
+    *,
+    shape: str = "square",
+    bandwidth: float | None = None,
+    radius: float | None = None,
+    order: int = 2,
+    highpass: bool = False,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The mask of :func:`frequency_mask` (``1 -`` it if ``highpass``) in ``torch.fft.rfft2`` layout.
+
+    Un-centred, and only the ``w // 2 + 1`` non-negative last-axis frequencies: valid because
+    the mask is conjugate-symmetric. Arguments as for :func:`frequency_mask`.
+
+    Returns:
+        A fresh float tensor ``(h, w // 2 + 1)`` for :func:`apply_rfft_mask`.
+    """
+    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
+    shape, r, order = _resolve_radius(h, w, shape, bandwidth, radius, order)
+    half = _lowpass_half(h, w, shape, r, order, *dtype_device(dtype, device))
+    return 1.0 - half if highpass else half.clone()
+
+
+def apply_rfft_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """Filter ``x`` ``(..., H, W)`` with a mask from :func:`rfft_mask` for its size.
+
+    rfft2/irfft2 on the un-centred half spectrum: half the work of a full complex FFT, and the
+    output is real by construction (the mask is conjugate-symmetric).
+    """
     spec = torch.fft.rfft2(x, norm="ortho") * half
     return torch.fft.irfft2(spec, s=x.shape[-2:], norm="ortho")
 
@@ -218,7 +256,7 @@ def lowpass(
     check_spatial(x)
     h, w = x.shape[-2], x.shape[-1]
     shape, r, order = _resolve_radius(h, w, shape, bandwidth, radius, order)
-    return _apply_half_mask(x, _lowpass_half(h, w, shape, r, order, x.dtype, x.device))
+    return apply_rfft_mask(x, _lowpass_half(h, w, shape, r, order, x.dtype, x.device))
 
 
 def highpass(
@@ -272,140 +310,3 @@ def frequency_split(x: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch
     """
     low = lowpass(x, radius=radius, shape="disc")
     return low, x - low
-
-
-def _check_band(band: Any, low: Any, high: Any) -> tuple[str, float, float]:
-    band = check_choice(band, "band", BANDS)
-    low = check_finite_number(low, "low")
-    high = check_finite_number(high, "high")
-    if not 0.0 <= low <= high:
-        raise ValueError(
-            f"low, high: expected 0 <= low <= high (fractions of the Nyquist frequency), got low={low:g}, high={high:g}"
-        )
-    return band, low, high
-
-
-def _select_band(freq: torch.Tensor, band: str, low: float, high: float) -> torch.Tensor:
-    if band == "low":
-        return freq < low
-    if band == "mid":
-        return (freq >= low) & (freq < high)
-    if band == "high":
-        return freq >= high
-    return torch.ones_like(freq, dtype=torch.bool)
-
-
-@frozen_cache
-def _dct_band(
-    h: int, w: int, band: str, low: float, high: float, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    # DCT index u stands for u / (2h) cycles/pixel, i.e. u / h of the Nyquist frequency.
-    # Thresholds are applied to the integer index (u < floor(low * h)) so that the low band
-    # is exactly the floor(low*h) x floor(low*w) top-left block of Guo et al.'s LF sampler.
-    u = torch.arange(h, dtype=torch.float64).view(-1, 1)
-    v = torch.arange(w, dtype=torch.float64).view(1, -1)
-    lo_u, lo_v = math.floor(low * h + 1e-9), math.floor(low * w + 1e-9)
-    hi_u, hi_v = math.floor(high * h + 1e-9), math.floor(high * w + 1e-9)
-    in_low = (u < lo_u) & (v < lo_v)
-    # low <= high makes the low block a subset of the high block, so the bands are disjoint.
-    in_high = (u >= hi_u) | (v >= hi_v)
-    sel = {"low": in_low, "mid": ~in_low & ~in_high, "high": in_high}.get(band)
-    if sel is None:
-        sel = torch.ones(h, w, dtype=torch.bool)
-    return sel.to(dtype=dtype, device=device)
-
-
-def dct_band_mask(
-    h: int,
-    w: int,
-    band: str,
-    *,
-    low: float = 0.25,
-    high: float = 0.5,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Band mask over DCT-II index space (as returned by :func:`dct2`; (0, 0) = DC).
-
-    Frequencies are square "rings" of the normalised index ``max(u / h, v / w)`` (1.0 =
-    Nyquist), with the thresholds rounded down to whole indices:
-
-    * ``"low"``: ``u < floor(low h)`` and ``v < floor(low w)`` (top-left block, as Guo et al.'s
-      low-frequency sampler and SimBA-DCT's first block);
-    * ``"high"``: ``u >= floor(high h)`` or ``v >= floor(high w)`` (outside the ``high``
-      block);
-    * ``"mid"``: everything in between; ``"all"``: every coefficient.
-
-    "low", "mid" and "high" partition the index plane for any ``0 <= low <= high``.
-
-    Args:
-        h: Image height.
-        w: Image width.
-        band: ``"low"``, ``"mid"``, ``"high"`` or ``"all"``.
-        low: Upper edge of the low band, as a fraction of Nyquist.
-        high: Lower edge of the high band, as a fraction of Nyquist.
-        dtype: Floating dtype of the 0/1 mask (default: ``torch.get_default_dtype()``).
-        device: Device (default: CPU).
-
-    Returns:
-        Float 0/1 tensor ``(h, w)``. A fresh tensor (the cached original is not exposed).
-
-    Raises:
-        TypeError: wrong argument types.
-        ValueError: unknown band, or not ``0 <= low <= high``.
-    """
-    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
-    band, low, high = _check_band(band, low, high)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    device = torch.device("cpu") if device is None else torch.device(device)
-    return _dct_band(h, w, band, low, high, dtype, device).clone()
-
-
-@frozen_cache
-def _fourier_band(
-    h: int, w: int, band: str, low: float, high: float, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    kh, kw = _centred_freqs(h, w)
-    # |k| / (n / 2) is the fraction of the Nyquist frequency along each axis.
-    freq = torch.sqrt((2.0 * kh / h) ** 2 + (2.0 * kw / w) ** 2)
-    return _select_band(freq, band, low, high).to(dtype=dtype, device=device)
-
-
-def fourier_band_mask(
-    h: int,
-    w: int,
-    band: str,
-    *,
-    low: float = 0.25,
-    high: float = 0.5,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Band mask over the centred Fourier spectrum (as returned by :func:`fft2c`).
-
-    Uses the normalised radius ``rho = sqrt((2 k_h / h)^2 + (2 k_w / w)^2)`` (1.0 = Nyquist
-    along an axis; corners reach sqrt(2)): ``"low"`` is ``rho < low``, ``"mid"`` is
-    ``low <= rho < high``, ``"high"`` is ``rho >= high``, ``"all"`` is everything. The mask
-    depends on ``|k|`` only, so it is conjugate-symmetric and band-limited images stay real.
-
-    Args:
-        h: Image height.
-        w: Image width.
-        band: ``"low"``, ``"mid"``, ``"high"`` or ``"all"``.
-        low: Upper edge of the low band, as a fraction of Nyquist.
-        high: Lower edge of the high band, as a fraction of Nyquist.
-        dtype: Floating dtype of the 0/1 mask (default: ``torch.get_default_dtype()``).
-        device: Device (default: CPU).
-
-    Returns:
-        Float 0/1 tensor ``(h, w)``, centred. A fresh tensor (the cached original is not exposed).
-
-    Raises:
-        TypeError: wrong argument types.
-        ValueError: unknown band, or not ``0 <= low <= high``.
-    """
-    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
-    band, low, high = _check_band(band, low, high)
-    dtype = torch.get_default_dtype() if dtype is None else dtype
-    device = torch.device("cpu") if device is None else torch.device(device)
-    return _fourier_band(h, w, band, low, high, dtype, device).clone()

@@ -13,7 +13,8 @@ import math
 import torch
 
 from bandlimit._checks import check_positive_int, check_tensor_rank
-from bandlimit.spectral.masks import BANDS, _check_band, _fourier_band, frequency_mask
+from bandlimit.spectral.bands import BANDS, _check_band, _fourier_band
+from bandlimit.spectral.masks import frequency_mask
 from bandlimit.spectral.transforms import check_spatial, fft2c, frozen_cache
 
 __all__ = ["band_energy", "high_frequency_fraction", "mean_spectrum", "radial_profile"]

@@ -28,7 +28,7 @@ import torch
 
 from bandlimit._checks import check_tensor_rank
 
-__all__ = ["dct2", "dct_matrix", "fft2c", "idct2", "ifft2c"]
+__all__ = ["dct2", "dct_matrix", "dtype_device", "fft2c", "idct2", "ifft2c"]
 
 _T = TypeVar("_T")
 
@@ -54,6 +54,11 @@ def frozen_cache(fn: Callable[..., _T]) -> Callable[..., _T]:
 
     wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
     return wrapper
+
+
+def dtype_device(dtype: torch.dtype | None, device: torch.device | str | None) -> tuple[torch.dtype, torch.device]:
+    """The defaults of every builder of constant tensors: the default dtype, the CPU."""
+    return (torch.get_default_dtype() if dtype is None else dtype), torch.device("cpu" if device is None else device)
 
 
 def check_spatial(x: Any, name: str = "x") -> None:
