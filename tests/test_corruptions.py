@@ -19,6 +19,7 @@ from bandlimit.corruptions import (
     corruption_parameters,
     plasma_noise,
 )
+from bandlimit.data import load_dataset, to_tensors
 from bandlimit.spectral import high_frequency_fraction
 
 STOCHASTIC = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "fog")
@@ -207,8 +208,7 @@ class TestYinPremise:
         assert high_frequency_fraction(diff) < high_frequency_fraction(noise) - 0.3
 
     def test_on_real_cifar_images(self) -> None:
-        data = pytest.importorskip("bandlimit.data")
-        x, _ = data.to_tensors(data.load_dataset("cifar10-sample"), n=64)
+        x, _ = to_tensors(load_dataset("cifar10-sample"), n=64)
         hf = {
             name: high_frequency_fraction(corrupt(x, name, 3, generator=_gen()) - x)
             for name in ("gaussian_noise", "impulse_noise", "contrast", "fog")
