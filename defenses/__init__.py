@@ -4,6 +4,9 @@
 * :class:`LowPassFilter`, :class:`HighPassFilter`: frequency filters as input layers.
 * :func:`smooth_first_conv`: first-layer kernel smoothing (Wang et al. 2020).
 * Training recipes (:data:`RECIPES`): natural, Gaussian augmentation, PGD-AT, fast FGSM-RS, TRADES.
+
+Every defence is also known by name (:data:`DEFENSES`: ``postavg``, ``lowpass``,
+``highpass``, ``smooth``): ``apply_defense(model, "lowpass", bandwidth=16)``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from defenses.recipes import (
     create_recipe,
     list_recipes,
 )
+from defenses.registry import DEFENSES, apply_defense, register_defense
 from defenses.smoothing import smooth_first_conv, smooth_kernels, smoothing_kernel
 
 __all__ = [
+    "DEFENSES",
     "RECIPES",
     "TRADES",
     "FastFGSMRS",
@@ -32,8 +37,10 @@ __all__ = [
     "NaturalTraining",
     "PGDAdversarialTraining",
     "PostAveraging",
+    "apply_defense",
     "create_recipe",
     "list_recipes",
+    "register_defense",
     "sample_directions",
     "smooth_first_conv",
     "smooth_kernels",

@@ -40,6 +40,8 @@ __all__ = ["HighPassFilter", "LowPassFilter", "with_input_filter"]
 class _FrequencyFilter(nn.Module):
     """Shared machinery of the low- and high-pass layers (mask buffer, forward)."""
 
+    #: The name :data:`defenses.DEFENSES` knows the layer (wrapped around a model) by.
+    name: ClassVar[str]
     highpass: ClassVar[bool] = False
     mask: Tensor | None
 
@@ -129,6 +131,7 @@ class LowPassFilter(_FrequencyFilter):
         >>> defended = nn.Sequential(LowPassFilter(bandwidth=16), model)  # doctest: +SKIP
     """
 
+    name = "lowpass"
     highpass = False
 
 
@@ -140,6 +143,7 @@ class HighPassFilter(_FrequencyFilter):
     side of the *removed* centred square).
     """
 
+    name = "highpass"
     highpass = True
 
 

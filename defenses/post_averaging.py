@@ -27,13 +27,13 @@ honest robustness test.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from attacks.base import pass_size
-from bandlimit._checks import check_choice, check_nonnegative, check_positive_int
+from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
+from bandlimit._torch import pass_size
 
 __all__ = ["AVERAGES", "DIRECTIONS", "PostAveraging", "sample_directions"]
 
@@ -114,7 +114,7 @@ def _check_samples_fit(kind: str, samples: int, dim: int | None) -> None:
 
 
 class PostAveraging(nn.Module):
-    """Average a model's output over K points on an L2 sphere around the input.
+    """Average a model's output over K points on an L2 sphere around the input (defence ``"postavg"``).
 
     ``PostAveraging(model, radius=r)(x)`` returns ``(1/K) Σ_k model(x + r·u_k)`` for unit
     directions u_k, i.e. a defended model from [0, 1] images to logits.
@@ -139,7 +139,7 @@ class PostAveraging(nn.Module):
             ``log((1/K) Σ_k softmax(f(x_k)))``, so the output stays logit-like (its softmax is
             the mean probability and cross-entropy losses work on it unchanged).
         chunk_size: Largest number of perturbed images per model call. None: all K·B at once
-            on an accelerator, :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where one
+            on an accelerator, :data:`bandlimit._torch.CPU_PASS_SIZE` (32) on the CPU, where one
             huge batch falls out of cache and runs slower per image (see
             ``benchmarks/bench_defenses.py``). Bounds activation memory in inference; under
             autograd every chunk's graph is kept until backward, so lower the batch size too.
@@ -158,6 +158,9 @@ class PostAveraging(nn.Module):
             ``seed`` and ``generator`` given.
         TypeError: ``model`` is not an ``nn.Module``.
     """
+
+    #: The name :data:`defenses.DEFENSES` knows it by.
+    name: ClassVar[str] = "postavg"
 
     def __init__(
         self,
@@ -193,10 +196,8 @@ class PostAveraging(nn.Module):
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
-        if not isinstance(clip, bool):
-            raise TypeError(f"clip: expected a bool, got {type(clip).__name__}")
         self.seed = seed
-        self.clip = clip
+        self.clip = check_bool(clip, "clip")
         # Per-device generators for fresh draws; plain attributes, never saved in state_dict.
         self._generators: dict[torch.device, torch.Generator] = {}
         if generator is not None:

@@ -34,10 +34,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from attacks.base import model_guard
 from attacks.constraints import LinfBall
 from attacks.pgd import FGSM, PGD
 from bandlimit._checks import check_choice, check_nonnegative, check_positive, check_positive_int
+from bandlimit._torch import model_guard
+from bandlimit.registry import Registry
 
 __all__ = [
     "RECIPES",
@@ -285,15 +286,15 @@ class TRADES(_Recipe):
         return F.cross_entropy(logits.float(), y) + self.beta * robust, logits
 
 
-#: Recipe name -> class (call it with keyword settings, or use :func:`create_recipe`).
-RECIPES: dict[str, type[_Recipe]] = {
-    cls.name: cls for cls in (NaturalTraining, GaussianAugmentation, PGDAdversarialTraining, FastFGSMRS, TRADES)
-}
+#: Every recipe class under its own ``name`` (``RECIPES.get("trades").obj`` is :class:`TRADES`).
+RECIPES: Registry[type[_Recipe]] = Registry("recipe")
+for _cls in (NaturalTraining, GaussianAugmentation, PGDAdversarialTraining, FastFGSMRS, TRADES):
+    RECIPES.register(_cls.name, _cls, help=(_cls.__doc__ or "").strip().splitlines()[0])
 
 
 def list_recipes() -> list[str]:
     """Names of the available training recipes, sorted."""
-    return sorted(RECIPES)
+    return RECIPES.names()
 
 
 def create_recipe(name: str, **settings: Any) -> _Recipe:
@@ -311,7 +312,7 @@ def create_recipe(name: str, **settings: Any) -> _Recipe:
     """
     if name not in RECIPES:
         raise ValueError(f"recipe: expected one of {list_recipes()}, got {name!r}")
-    cls = RECIPES[name]
+    cls = RECIPES.get(name).obj
     known = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(settings) - known)
     if unknown:

@@ -33,7 +33,10 @@ from torch import Tensor, nn
 
 from bandlimit._checks import check_nonnegative, check_tensor_rank
 
-__all__ = ["find_first_conv", "smooth_first_conv", "smooth_kernels", "smoothing_kernel"]
+__all__ = ["SMOOTHING", "find_first_conv", "smooth_first_conv", "smooth_kernels", "smoothing_kernel"]
+
+#: The name :data:`defenses.DEFENSES` knows :func:`smooth_first_conv` by.
+SMOOTHING = "smooth"
 
 _PRESERVE = (False, "sum", "l2")
 
