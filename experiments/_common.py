@@ -1,4 +1,4 @@
-"""Shared glue of the paper-reproduction scripts: model slots, data, output folder, JSON, SUMMARY.md.
+"""Shared glue of the paper-reproduction scripts: the run, model slots, data, output folder, SUMMARY.md.
 
 Nothing here is an experiment; the scripts in this folder import it (``from _common import ...``
 works because Python puts the script's own folder on ``sys.path``). Everything reusable lives in
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -23,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bandlimit._io import write_json as _write_json
+from bandlimit._torch import resolve_device
 from bandlimit.app import resolve_model
 from bandlimit.data import load_dataset, to_tensors
 
@@ -44,6 +45,16 @@ HARDWARE_NOTE = "CPU: 2-core AMD EPYC (shared), no GPU"
 
 
 @dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The settings every CIFAR/ImageNet script shares; a script's ``Config`` adds its own."""
+
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"  # bandlimit._torch.resolve_device: "auto", "cpu", "cuda", "cuda:N"
+    out_dir: str = ""  # default experiments/results/<script name>/
+
+
+@dataclasses.dataclass(frozen=True)
 class Row:
     """One line of a SUMMARY.md table: the paper's claim, our number, and the verdict."""
 
@@ -53,13 +64,6 @@ class Row:
 
 
 # --------------------------------------------------------------------------- models and data
-def device_of(name: str) -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_model(spec: str, device: torch.device) -> nn.Module:
     """A model in eval mode from a registry name (shipped weights), a checkpoint path or ``pkg.mod:fn``."""
     model = resolve_model(spec, pretrained=True).to(device).eval()
@@ -155,26 +159,9 @@ def out_dir(name: str, override: str | None) -> Path:
     return path
 
 
-def jsonable(value: Any) -> Any:
-    """Tensors to lists, NaN/inf to None, dataclasses and tuples to plain JSON types."""
-    if isinstance(value, Tensor):
-        return jsonable(value.detach().cpu().tolist())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value
-
-
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON (atomically: a temporary file, then a rename)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(jsonable(payload), indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    """``bandlimit._io.write_json`` (atomic; NaN as the string "NaN"), indented as the scripts' files are."""
+    _write_json(path, payload, indent=1)
 
 
 def hardware(device: torch.device) -> str:
@@ -293,8 +280,7 @@ def finish_run(
     Returns:
         ``summary``, unchanged (the scripts' ``main`` returns it).
     """
-    seconds = summary["runtime_s"]["total"]
-    write_json(out / "results.json", summary)
+    seconds = save_results(out, summary)
     write_summary(
         out / "SUMMARY.md",
         title=title,
@@ -304,8 +290,117 @@ def finish_run(
         figures=figures,
         notes=notes,
     )
-    LOG.info("done in %.0f s; results in %s", seconds, out)
     return summary
+
+
+def save_results(out: Path, summary: dict[str, Any]) -> float:
+    """Write ``out/results.json`` and log the run time (``summary["runtime_s"]["total"]``); returns it."""
+    seconds = summary["runtime_s"]["total"]
+    write_json(out / "results.json", summary)
+    LOG.info("done in %.0f s; results in %s", seconds, out)
+    return seconds
+
+
+def plot_step_heatmaps(
+    path: Path,
+    panels: dict[str, Any],
+    steps: Sequence[int],
+    labels: Sequence[str],
+    *,
+    cmap: str,
+    xlabel: str,
+    ylabel: str,
+    colorbar: str,
+    height: float,
+) -> None:
+    """One heat map per panel, side by side: rows ``labels`` x training steps, values clipped to [0, 1].
+
+    Args:
+        path: The PNG to write.
+        panels: Title -> values, a ``(len(labels), len(steps))`` nested list.
+        steps: The recorded training steps (the x axis).
+        labels: The row labels (frequencies).
+        cmap: Matplotlib colour map.
+        xlabel: Label of the x axis.
+        ylabel: Label of the y axis.
+        colorbar: Label of the colour bar.
+        height: Figure height in inches.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(10, height), constrained_layout=True)
+    for ax, (title, values) in zip(axes, panels.items(), strict=True):
+        image = ax.imshow(
+            values,
+            aspect="auto",
+            origin="lower",
+            vmin=0.0,
+            vmax=1.0,
+            cmap=cmap,
+            extent=(steps[0], steps[-1], -0.5, len(labels) - 0.5),
+            interpolation="nearest",
+        )
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        fig.colorbar(image, ax=ax, label=colorbar)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+class Run:
+    """One run of a script: the opening and the closing every script shares.
+
+    Making it sets torch's thread count, resolves the device, creates the output folder and
+    starts the clock; :meth:`finish` writes results.json and SUMMARY.md.
+
+    Args:
+        name: The script's name (its results folder and command).
+        cfg: The script's config (a :class:`RunConfig`).
+        scale: What ``--full`` gives, for the command line quoted in SUMMARY.md.
+    """
+
+    def __init__(self, name: str, cfg: RunConfig, *, scale: str = "paper scale") -> None:
+        torch.set_num_threads(cfg.threads)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.out = out_dir(name, cfg.out_dir)
+        self.timer = Timer()
+        self.command = f"python experiments/{name}.py   # add --full for {scale}"
+
+    def finish(
+        self,
+        paper: str,
+        data: str,
+        context: dict[str, Any],
+        *,
+        results: Any,
+        table: Sequence[Row],
+        title: str,
+        setup: str,
+        figures: dict[str, str],
+        notes: str = "",
+        results_key: str = "results",
+    ) -> dict[str, Any]:
+        """:func:`run_summary` then :func:`finish_run` for this run; returns the summary."""
+        summary = run_summary(
+            paper,
+            self.cfg,
+            data,
+            context,
+            device=self.device,
+            timer=self.timer,
+            results=results,
+            table=table,
+            results_key=results_key,
+        )
+        return finish_run(
+            self.out, summary, title=title, command=self.command, setup=setup, figures=figures, notes=notes
+        )
 
 
 # --------------------------------------------------------------------------- command line

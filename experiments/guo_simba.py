@@ -35,18 +35,15 @@ from typing import Any
 import torch
 from _common import (
     Row,
-    Timer,
+    Run,
+    RunConfig,
     cifar_test,
     correct_subset,
-    device_of,
-    finish_run,
     imagenet_data,
     imagenet_model,
     load_model,
-    out_dir,
     pct,
     run_main,
-    run_summary,
     verdict,
 )
 from torch import Tensor, nn
@@ -62,7 +59,7 @@ PAPER = {"pixel": (1665, 3.98, 0.986), "dct": (1283, 3.06, 0.978)}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper scale)."""
 
     natural: str = "resnet20-natural"  # registry name, checkpoint path or pkg.mod:fn
@@ -76,10 +73,6 @@ class Config:
     imagenet_images: int = 4  # 0 skips the ImageNet part
     imagenet_queries: int = 300  # paper: 10,000 iterations
     batch_size: int = 64
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {"images": 1000, "max_queries": 6144, "imagenet": "shared", "imagenet_images": 1000, "imagenet_queries": 20000}
@@ -155,31 +148,26 @@ def cell(r: dict[str, Any]) -> str:
 def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
     """The claim table, every number read from ``res``."""
     nat, adv = res["cifar"]["natural"], res["cifar"]["fastat"]
+
+    def dct_below_pixel(claim: str, key: str, what: str, digits: int) -> Row:
+        """The claim that both DCT orders beat pixel SimBA on ``key`` (CIFAR natural)."""
+        labels = {"pixel": "pixel", "dct": "dct", "dct-low-first": "dct low-first"}
+        values = ", ".join(f"{label} {nat[k][key]:.{digits}f}" for k, label in labels.items())
+        return Row(
+            claim,
+            f"CIFAR natural, {what}: {values}",
+            verdict([nat[k][key] < nat["pixel"][key] for k in ("dct", "dct-low-first")], "both DCT orders below pixel"),
+        )
+
     out = [
-        Row(
+        dct_below_pixel(
             "SimBA-DCT needs fewer queries than pixel SimBA (ImageNet ResNet-50: 1,283 vs 1,665 [RECALL])",
-            f"CIFAR natural, mean queries of successes: pixel {nat['pixel']['queries_mean_success']:.0f}, dct "
-            f"{nat['dct']['queries_mean_success']:.0f}, "
-            f"dct low-first {nat['dct-low-first']['queries_mean_success']:.0f}",
-            verdict(
-                [
-                    nat["dct"]["queries_mean_success"] < nat["pixel"]["queries_mean_success"],
-                    nat["dct-low-first"]["queries_mean_success"] < nat["pixel"]["queries_mean_success"],
-                ],
-                "both DCT orders below pixel",
-            ),
+            "queries_mean_success",
+            "mean queries of successes",
+            0,
         ),
-        Row(
-            "SimBA-DCT finds smaller perturbations (L2 3.06 vs 3.98 [RECALL])",
-            f"CIFAR natural, mean L2: pixel {nat['pixel']['l2_mean_success']:.2f}, dct "
-            f"{nat['dct']['l2_mean_success']:.2f}, dct low-first {nat['dct-low-first']['l2_mean_success']:.2f}",
-            verdict(
-                [
-                    nat["dct"]["l2_mean_success"] < nat["pixel"]["l2_mean_success"],
-                    nat["dct-low-first"]["l2_mean_success"] < nat["pixel"]["l2_mean_success"],
-                ],
-                "both DCT orders below pixel",
-            ),
+        dct_below_pixel(
+            "SimBA-DCT finds smaller perturbations (L2 3.06 vs 3.98 [RECALL])", "l2_mean_success", "mean L2", 2
         ),
         Row(
             "CIFAR-10 [REC]: ~100% untargeted success, mean queries in the hundreds",
@@ -229,10 +217,8 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Run SimBA / SimBA-DCT on CIFAR-10 and ImageNet; write results.json and SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
+    job = Run(NAME, cfg)
+    device, timer = job.device, job.timer
     x_all, y_all, source = cifar_test(4 * cfg.images, device, cfg.data)
     res: dict[str, Any] = {"cifar": {}, "imagenet": {}}
     with timer("cifar"):
@@ -253,31 +239,20 @@ def main(cfg: Config) -> dict[str, Any]:
             res["imagenet"] = {"skipped": "imagenet_images = 0"}
     plot_accuracy_vs_bandwidth(
         success_curves(res["cifar"], cfg.max_queries),
-        out / "success_vs_queries.png",
+        job.out / "success_vs_queries.png",
         xlabel="queries",
         title="CIFAR-10: fraction of images fooled within q queries",
     )
-    table = rows(res, cfg)
-    summary = run_summary(
+    models = {"natural": cfg.natural, "fastat": cfg.fastat, "imagenet": cfg.imagenet_model}
+    return job.finish(
         "Guo et al. 2019, Simple Black-box Adversarial Attacks (SimBA vs SimBA-DCT)",
-        cfg,
         source,
-        {
-            "models": {"natural": cfg.natural, "fastat": cfg.fastat, "imagenet": cfg.imagenet_model},
-            "paper_imagenet_resnet50": PAPER,
-        },
-        device=device,
-        timer=timer,
+        {"models": models, "paper_imagenet_resnet50": PAPER},
         results=res,
-        table=table,
-    )
-    return finish_run(
-        out,
-        summary,
+        table=rows(res, cfg),
         title="Guo et al. 2019, SimBA vs SimBA-DCT",
-        command="python experiments/guo_simba.py   # add --full for paper scale",
         setup=(
-            f"Models: {summary['models']}. CIFAR data: {source}, the first {cfg.images} correctly classified "
+            f"Models: {models}. CIFAR data: {source}, the first {cfg.images} correctly classified "
             f"images per model, {cfg.max_queries} queries; ImageNet: {res['imagenet'].get('data', 'not run')}, "
             f"{cfg.imagenet_queries} queries. Step 0.2, untargeted. Queries and L2 are over successful images."
         ),

@@ -38,21 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from _common import (
-    Row,
-    Timer,
-    accuracy,
-    cifar_test,
-    correct_subset,
-    device_of,
-    finish_run,
-    load_model,
-    out_dir,
-    pct,
-    run_main,
-    run_summary,
-    verdict,
-)
+from _common import Row, Run, RunConfig, accuracy, cifar_test, correct_subset, load_model, pct, run_main, verdict
 from torch import Tensor, nn
 
 from attacks import FGSM, PGD, SimBA, TorchAttack
@@ -67,7 +53,7 @@ SQUARE_PAPER = {"clean": 0.926, "pgd": 0.884, "square": 0.158}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper scale)."""
 
     natural: str = "resnet20-natural"  # registry name, checkpoint path or pkg.mod:fn
@@ -90,10 +76,6 @@ class Config:
     queries: int = 150  # Square and SimBA budget (Square Attack paper: 20,000)
     checks: bool = False  # the harness's gradient-masking checks (extra cost)
     batch_size: int = 64
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {
@@ -270,13 +252,11 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Run the three evaluations; write results.json, the figures and SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
-    model = load_model(cfg.natural, device)
+    run = Run(NAME, cfg)
+    out, timer = run.out, run.timer
+    model = load_model(cfg.natural, run.device)
     n_max = max(cfg.clean_images, 2 * max(cfg.attack_images, cfg.adaptive_images, cfg.blackbox_images))
-    x_all, y_all, source = cifar_test(n_max, device, cfg.data)
+    x_all, y_all, source = cifar_test(n_max, run.device, cfg.data)
     xc, yc = x_all[: cfg.clean_images], y_all[: cfg.clean_images]
     x, y = correct_subset(model, x_all, y_all, cfg.attack_images)
     res: dict[str, Any] = {}
@@ -313,22 +293,13 @@ def main(cfg: Config) -> dict[str, Any]:
         xlabel="radius r (L2, [0,1] pixels)",
         title="Clean accuracy of the averaged model",
     )
-    table = rows(res, cfg)
-    summary = run_summary(
+    return run.finish(
         "Lin et al. 2019, post-averaging; Square Attack paper's evaluation of it",
-        cfg,
         source,
         {"model": cfg.natural, "square_attack_paper": SQUARE_PAPER},
-        device=device,
-        timer=timer,
         results=res,
-        table=table,
-    )
-    return finish_run(
-        out,
-        summary,
+        table=rows(res, cfg),
         title="Lin et al. 2019, post-averaging: transfer protocol, PGD-EOT and black-box attacks",
-        command="python experiments/lin_post_averaging.py   # add --full for paper scale",
         setup=(
             f"Base model: {cfg.natural}. Data: {source}. Grid r in {list(cfg.radii)} x K in {list(cfg.samples)}; "
             f"transfer on {res['transfer']['n']} base-correct images; PGD-EOT on {res['adaptive']['n']} images; "

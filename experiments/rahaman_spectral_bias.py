@@ -9,7 +9,7 @@ increasing amplitudes.
 Setup as in the paper: MLP 1 -> 256 x 5 -> 1 (6 linear layers, ReLU), Adam lr 3e-4, MSE,
 full batch, phases redrawn per run, spectrum recorded every 100 iterations.
 **Reduced for CPU:** 2 runs x 4,000 iterations per amplitude profile (the paper: about 10-20
-runs and tens of thousands of iterations). Paper scale: ``--runs 10 --steps 60000``.
+runs and tens of thousands of iterations). Paper scale: ``--full`` (``--runs 10 --steps 60000``).
 
 Expected: the normalised amplitude at k = 5 reaches ~1 within about 1,000 iterations, while
 k = 50 is still well below 1 at the end; the order holds for both amplitude profiles.
@@ -23,19 +23,17 @@ Run: ``python experiments/rahaman_spectral_bias.py`` (writes experiments/results
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from _common import write_json
+from _common import Timer, hardware, out_dir, plot_step_heatmaps, run_main, save_results
 
 from bandlimit.analysis import fit_full_batch, fourier_amplitudes, mlp, random_phases, sinusoid_target, uniform_grid
 
 LOG = logging.getLogger("rahaman_spectral_bias")
-RESULTS = Path(__file__).resolve().parent / "results" / "rahaman_spectral_bias"
+NAME = "rahaman_spectral_bias"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,10 @@ class Config:
     runs: int = 2  # paper: 10-20 (reduced for CPU)
     seed: int = 0
     threads: int = 1
-    out_dir: str = str(RESULTS)
+    out_dir: str = ""  # default experiments/results/rahaman_spectral_bias/
+
+
+FULL = {"runs": 10, "steps": 60000}
 
 
 def amplitude_profiles(cfg: Config) -> dict[str, torch.Tensor]:
@@ -102,69 +103,39 @@ def first_crossing(curves: torch.Tensor, steps: torch.Tensor, level: float) -> l
 
 def plot(results: dict[str, dict[str, object]], cfg: Config, path: Path) -> None:
     """Two heat maps (equal / increasing amplitudes): frequency x iteration, colour = |f~(k)|/A."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    for ax, (name, res) in zip(axes, results.items(), strict=True):
-        steps = res["steps"]
-        image = ax.imshow(
-            res["mean"],
-            aspect="auto",
-            origin="lower",
-            vmin=0.0,
-            vmax=1.0,
-            cmap="viridis",
-            extent=(steps[0], steps[-1], -0.5, len(cfg.frequencies) - 0.5),
-            interpolation="nearest",
-        )
-        ax.set_yticks(range(len(cfg.frequencies)), [str(k) for k in cfg.frequencies])
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel("frequency k")
-        ax.set_title(f"{name} amplitudes (mean of {cfg.runs} runs)")
-        fig.colorbar(image, ax=ax, label="|f~(k)| / A_k  (clipped at 1)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_step_heatmaps(
+        path,
+        {f"{name} amplitudes (mean of {cfg.runs} runs)": res["mean"] for name, res in results.items()},
+        next(iter(results.values()))["steps"],  # type: ignore[arg-type]
+        [str(k) for k in cfg.frequencies],
+        cmap="viridis",
+        xlabel="training iteration",
+        ylabel="frequency k",
+        colorbar="|f~(k)| / A_k  (clipped at 1)",
+        height=3.6,
+    )
 
 
 def main(cfg: Config) -> dict[str, object]:
     """Run both amplitude profiles, write results.json and the heat-map figure."""
     torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(NAME, cfg.out_dir)
+    timer = Timer()
     generator = torch.Generator().manual_seed(cfg.seed)
-    start = time.perf_counter()
-    results = {name: run_profile(cfg, amps, generator) for name, amps in amplitude_profiles(cfg).items()}
-    elapsed = time.perf_counter() - start
+    with timer("training"):
+        results = {name: run_profile(cfg, amps, generator) for name, amps in amplitude_profiles(cfg).items()}
+    timer.seconds["total"] = timer.total()
     summary = {
         "paper": "Rahaman et al. 2019, On the Spectral Bias of Neural Networks, Fig. 1",
-        "config": asdict(cfg) | {"out_dir": None},
-        "runtime_s": round(elapsed, 1),
-        "hardware": f"CPU, torch threads={cfg.threads}",
+        "config": asdict(cfg),
+        "runtime_s": timer.seconds,
+        "hardware": hardware(torch.device("cpu")),
         "results": results,
     }
-    write_json(out / "results.json", summary)  # atomic, and NaN becomes null (valid JSON)
+    save_results(out, summary)
     plot(results, cfg, out / "spectral_bias_heatmaps.png")
-    LOG.info("done in %.0f s; results in %s", elapsed, out)
     return summary
 
 
-def parse_args() -> Config:
-    """Command-line overrides of the defaults (paper scale: --runs 10 --steps 60000)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=Config.runs)
-    parser.add_argument("--steps", type=int, default=Config.steps)
-    parser.add_argument("--seed", type=int, default=Config.seed)
-    parser.add_argument("--threads", type=int, default=Config.threads)
-    parser.add_argument("--out-dir", default=Config.out_dir)
-    args = parser.parse_args()
-    return replace(
-        Config(), runs=args.runs, steps=args.steps, seed=args.seed, threads=args.threads, out_dir=args.out_dir
-    )
-
-
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_args())
+    run_main(Config, __doc__, FULL, main)

@@ -29,19 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from _common import (
-    Row,
-    Timer,
-    cifar_test,
-    device_of,
-    finish_run,
-    load_model,
-    out_dir,
-    pct,
-    run_main,
-    run_summary,
-    verdict,
-)
+from _common import Row, Run, RunConfig, cifar_test, load_model, pct, run_main, verdict
 from torch import Tensor
 
 from attacks import PGD
@@ -55,7 +43,7 @@ BANDS = ("all", "low", "mid", "high", "random")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper-like scale)."""
 
     natural: str = "resnet20-natural"  # registry name, checkpoint path or pkg.mod:fn
@@ -67,10 +55,6 @@ class Config:
     band_low: float = 0.25  # upper edge of the low band (fraction of Nyquist)
     band_high: float = 0.5  # lower edge of the high band
     batch_size: int = 100
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {"images": 1000, "steps": 50}
@@ -136,10 +120,8 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Band-limited PGD on both models at every eps; results.json, figure, SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
+    run = Run(NAME, cfg, scale="paper-like scale")
+    device, timer = run.device, run.timer
     x, y, source = cifar_test(cfg.images, device, cfg.data)
     h, w = x.shape[-2:]
     res: dict[str, Any] = {}
@@ -159,35 +141,23 @@ def main(cfg: Config) -> dict[str, Any]:
     curves = {
         f"{slot} {b}": (list(cfg.eps), [res[slot][f"{e * 255:.0f}"][b] for e in cfg.eps]) for slot in res for b in BANDS
     }
-    plot_accuracy_vs_eps(curves, out / "band_pgd.png", title=f"Band-limited PGD-{cfg.steps} (DCT bands)")
-    table = rows(res, cfg)
-    summary = run_summary(
+    plot_accuracy_vs_eps(curves, run.out / "band_pgd.png", title=f"Band-limited PGD-{cfg.steps} (DCT bands)")
+    models = {"natural": cfg.natural, "fastat": cfg.fastat}
+    coefficients = {
+        b: int(dct_band_mask(h, w, b, low=cfg.band_low, high=cfg.band_high).sum()) for b in ("low", "mid", "high")
+    }
+    return run.finish(
         "Sharma et al. 2019, On the Effectiveness of Low Frequency Perturbations (CIFAR-10 analogue)",
-        cfg,
         source,
-        {
-            "models": {"natural": cfg.natural, "fastat": cfg.fastat},
-            "clean_accuracy": clean,
-            "band_coefficients_per_channel": {
-                b: int(dct_band_mask(h, w, b, low=cfg.band_low, high=cfg.band_high).sum())
-                for b in ("low", "mid", "high")
-            },
-        },
-        device=device,
-        timer=timer,
+        {"models": models, "clean_accuracy": clean, "band_coefficients_per_channel": coefficients},
         results=res,
-        table=table,
+        table=rows(res, cfg),
         results_key="robust_accuracy",
-    )
-    return finish_run(
-        out,
-        summary,
         title="Sharma et al. 2019, band-limited PGD (CIFAR-10)",
-        command="python experiments/sharma_band_pgd.py   # add --full for paper-like scale",
         setup=(
-            f"Models: {summary['models']} (clean {', '.join(f'{k} {pct(v)}' for k, v in clean.items())}). Data: "
+            f"Models: {models} (clean {', '.join(f'{k} {pct(v)}' for k, v in clean.items())}). Data: "
             f"{source}, {cfg.images} images. PGD-{cfg.steps}, L∞, DCT bands with coefficients per channel "
-            f"{summary['band_coefficients_per_channel']}."
+            f"{coefficients}."
         ),
         figures={"robust accuracy per band": "band_pgd.png"},
     )

@@ -39,20 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from _common import (
-    Row,
-    Timer,
-    cifar_test,
-    cifar_train,
-    device_of,
-    finish_run,
-    load_model,
-    out_dir,
-    pct,
-    run_main,
-    run_summary,
-    verdict,
-)
+from _common import Row, Run, RunConfig, cifar_test, cifar_train, load_model, pct, run_main, verdict
 from torch import Tensor, nn
 
 from attacks import FGSM, PGD
@@ -68,7 +55,7 @@ SLOTS = ("natural", "gaussian", "fastat")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper scale)."""
 
     natural: str = "resnet20-natural"  # registry name, checkpoint path or pkg.mod:fn
@@ -92,10 +79,6 @@ class Config:
     eps: tuple[float, ...] = (2 / 255, 8 / 255)
     pgd_steps: int = 20
     smooth_images: int = 64
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {"split_images": 1000, "train_images": 4660, "epochs": 30, "track_images": 1000, "smooth_images": 1000}
@@ -275,10 +258,8 @@ def plot_smoothing(sm: dict[str, Any], cfg: Config, path: Any) -> None:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Run the three parts; write results.json, the figures and SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
+    run = Run(NAME, cfg)
+    device, out, timer = run.device, run.out, run.timer
     models = {slot: load_model(getattr(cfg, slot), device) for slot in SLOTS}
     x, y, source = cifar_test(max(cfg.split_images, cfg.smooth_images, cfg.track_images), device, cfg.data)
     res: dict[str, Any] = {}
@@ -320,24 +301,16 @@ def main(cfg: Config) -> dict[str, Any]:
         title="LFC / HFC accuracy (rescaled) during training",
     )
     plot_smoothing(res["smoothing"], cfg, out / "smoothing.png")
-    table = rows(res, cfg)
-    summary = run_summary(
+    slots = {slot: getattr(cfg, slot) for slot in SLOTS}
+    return run.finish(
         "Wang et al. 2020, High-frequency Component Helps Explain the Generalization of CNNs",
-        cfg,
         source,
-        {"models": {slot: getattr(cfg, slot) for slot in SLOTS}},
-        device=device,
-        timer=timer,
+        {"models": slots},
         results=res,
-        table=table,
-    )
-    return finish_run(
-        out,
-        summary,
+        table=rows(res, cfg),
         title="Wang et al. 2020, high-frequency components and kernel smoothing",
-        command="python experiments/wang_hfc.py   # add --full for paper scale",
         setup=(
-            f"Models: {summary['models']}. Data: {source}. LFC/HFC on {cfg.split_images} images; training: "
+            f"Models: {slots}. Data: {source}. LFC/HFC on {cfg.split_images} images; training: "
             f"{res['training']['source']}; smoothing on {cfg.smooth_images} images, FGSM and PGD-{cfg.pgd_steps} "
             f"at L∞ eps {', '.join(f'{e * 255:.0f}/255' for e in cfg.eps)}."
         ),

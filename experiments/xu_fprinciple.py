@@ -24,7 +24,7 @@ Two experiments, both from the authors' released code (xuzhiqin1990/F-Principle)
 **Reduced for CPU:** 1-D: 1 run. Filtering: 1,000 lossless CIFAR-10 training images
 (``/work/shared/data/cifar10/train_lossless_4660.npz`` when present, else the shipped
 600-image ``cifar10-sample``), 15 epochs at lr 0.01 (the code: 5,000 images, 100 epochs at
-lr 1e-3). Paper scale: ``--images 4660 --epochs 100 --lr 0.001``.
+lr 1e-3). Code scale: ``--full`` (``--images 4660 --epochs 100 --lr 0.001``).
 
 Hardware: 1 thread of a shared 2-core AMD EPYC CPU, no GPU. Measured run time at the
 defaults: 306 s (1-D 41 s, filtering 265 s) with the machine at load average ~9.
@@ -34,16 +34,14 @@ Run: ``python experiments/xu_fprinciple.py`` (writes experiments/results/xu_fpri
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import write_json
+from _common import CIFAR_TRAIN_NPZ, Timer, hardware, out_dir, plot_step_heatmaps, run_main, save_results
 
 from bandlimit.analysis import (
     FilteringProbe,
@@ -59,8 +57,7 @@ from bandlimit.analysis import (
 from bandlimit.data import load_dataset, to_tensors
 
 LOG = logging.getLogger("xu_fprinciple")
-RESULTS = Path(__file__).resolve().parent / "results" / "xu_fprinciple"
-SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "train_lossless_4660.npz"
+NAME = "xu_fprinciple"
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,10 @@ class Config:
     batch_size: int = 50
     seed: int = 0
     threads: int = 1
-    out_dir: str = str(RESULTS)
+    out_dir: str = ""  # default experiments/results/xu_fprinciple/
+
+
+FULL = {"images": 4660, "epochs": 100, "lr": 0.001}
 
 
 # --------------------------------------------------------------------------- 1-D
@@ -145,8 +145,8 @@ def first_below(curves: torch.Tensor, steps: torch.Tensor, level: float) -> list
 
 def load_subset(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The first ``cfg.images`` lossless CIFAR-10 training images, or the shipped test sample."""
-    if SHARED_TRAIN.exists():
-        source = f"npz:{SHARED_TRAIN}"
+    if CIFAR_TRAIN_NPZ.exists():
+        source = f"npz:{CIFAR_TRAIN_NPZ}"
         data = load_dataset(source, n=min(cfg.images, 4660))
     else:
         source = "cifar10-sample"
@@ -198,32 +198,17 @@ def run_filtering(cfg: Config, generator: torch.Generator) -> dict[str, object]:
 
 def plot_1d(res: dict[str, object], path: Path) -> None:
     """Heat maps of Delta_F(k) (peaks x training step), magnitude and complex forms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = res["steps"]
-    labels = [f"{w:.2f}" for w in res["peak_angular_frequency"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), constrained_layout=True)
-    for ax, kind in zip(axes, ("magnitude", "complex"), strict=True):
-        image = ax.imshow(
-            res[kind],
-            aspect="auto",
-            origin="lower",
-            vmin=0.0,
-            vmax=1.0,
-            cmap="magma_r",
-            extent=(steps[0], steps[-1], -0.5, len(labels) - 0.5),
-            interpolation="nearest",
-        )
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("training step (full-batch Adam)")
-        ax.set_ylabel("peak frequency (rad / unit x)")
-        ax.set_title(f"relative error Delta_F, {kind} form")
-        fig.colorbar(image, ax=ax, label="Delta_F(k) (clipped at 1)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_step_heatmaps(
+        path,
+        {f"relative error Delta_F, {kind} form": res[kind] for kind in ("magnitude", "complex")},
+        res["steps"],  # type: ignore[arg-type]
+        [f"{w:.2f}" for w in res["peak_angular_frequency"]],  # type: ignore[attr-defined]
+        cmap="magma_r",
+        xlabel="training step (full-batch Adam)",
+        ylabel="peak frequency (rad / unit x)",
+        colorbar="Delta_F(k) (clipped at 1)",
+        height=3.2,
+    )
 
 
 def plot_filtering(res: dict[str, object], path: Path) -> None:
@@ -250,56 +235,27 @@ def plot_filtering(res: dict[str, object], path: Path) -> None:
 def main(cfg: Config) -> dict[str, object]:
     """Run both experiments, write results.json and the figures."""
     torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(NAME, cfg.out_dir)
+    timer = Timer()
     generator = torch.Generator().manual_seed(cfg.seed)
-    start = time.perf_counter()
-    oned = run_1d(cfg, generator)
-    t_1d = time.perf_counter() - start
-    filtering = run_filtering(cfg, generator)
-    elapsed = time.perf_counter() - start
+    with timer("1d"):
+        oned = run_1d(cfg, generator)
+    with timer("filtering"):
+        filtering = run_filtering(cfg, generator)
+    timer.seconds["total"] = timer.total()
     summary = {
         "paper": "Xu et al. 2019, Frequency Principle (1-D relative error; filtering method on CIFAR-10)",
-        "config": asdict(cfg) | {"out_dir": None},
-        "runtime_s": {"1d": round(t_1d, 1), "filtering": round(elapsed - t_1d, 1), "total": round(elapsed, 1)},
-        "hardware": f"CPU, torch threads={cfg.threads}",
+        "config": asdict(cfg),
+        "runtime_s": timer.seconds,
+        "hardware": hardware(torch.device("cpu")),
         "one_d": oned,
         "filtering": filtering,
     }
-    write_json(out / "results.json", summary)  # atomic, and NaN becomes null (valid JSON)
+    save_results(out, summary)
     plot_1d(oned, out / "fprinciple_1d_heatmaps.png")
     plot_filtering(filtering, out / "filtering_e_low_e_high.png")
-    LOG.info("done in %.0f s; results in %s", elapsed, out)
     return summary
 
 
-def parse_args() -> Config:
-    """Command-line overrides (code scale: --images 4660 --epochs 100 --lr 0.001)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=Config.images)
-    parser.add_argument("--epochs", type=int, default=Config.epochs)
-    parser.add_argument("--lr", type=float, default=Config.lr)
-    parser.add_argument("--oned-lr", type=float, default=Config.oned_lr)
-    parser.add_argument("--oned-steps", type=int, default=Config.oned_steps)
-    parser.add_argument("--oned-runs", type=int, default=Config.oned_runs)
-    parser.add_argument("--seed", type=int, default=Config.seed)
-    parser.add_argument("--threads", type=int, default=Config.threads)
-    parser.add_argument("--out-dir", default=Config.out_dir)
-    a = parser.parse_args()
-    return replace(
-        Config(),
-        images=a.images,
-        epochs=a.epochs,
-        lr=a.lr,
-        oned_lr=a.oned_lr,
-        oned_steps=a.oned_steps,
-        oned_runs=a.oned_runs,
-        seed=a.seed,
-        threads=a.threads,
-        out_dir=a.out_dir,
-    )
-
-
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    main(parse_args())
+    run_main(Config, __doc__, FULL, main)

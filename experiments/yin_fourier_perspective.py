@@ -47,20 +47,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from _common import (
-    Row,
-    Timer,
-    accuracy,
-    cifar_test,
-    device_of,
-    finish_run,
-    load_model,
-    out_dir,
-    pct,
-    run_main,
-    run_summary,
-    verdict,
-)
+from _common import Row, Run, RunConfig, accuracy, cifar_test, load_model, pct, run_main, verdict
 from scipy.stats import spearmanr
 from torch import Tensor, nn
 
@@ -76,7 +63,7 @@ SLOTS = ("natural", "gaussian", "fastat")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper scale)."""
 
     natural: str = "resnet20-natural"  # model slots: registry name, checkpoint path or pkg.mod:fn
@@ -95,10 +82,6 @@ class Config:
     severity: int = 3
     hf_bandwidth: float = 8.0  # hf fraction = energy outside |k| <= B/2 per axis (B = N/4)
     batch_size: int = 256
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {"heatmap_images": 1000, "filter_images": 1028, "spectrum_images": 1000, "corruption_images": 1028}
@@ -350,13 +333,11 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Run the four experiments; write results.json, the figures and SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
-    models = {slot: load_model(getattr(cfg, slot), device) for slot in SLOTS}
+    run = Run(NAME, cfg)
+    timer = run.timer
+    models = {slot: load_model(getattr(cfg, slot), run.device) for slot in SLOTS}
     n_max = max(cfg.heatmap_images, cfg.filter_images, cfg.spectrum_images, cfg.corruption_images)
-    x, y, source = cifar_test(n_max, device, cfg.data)
+    x, y, source = cifar_test(n_max, run.device, cfg.data)
     res: dict[str, Any] = {"heatmap_images": min(cfg.heatmap_images, len(x))}
     with timer("heatmap"):
         res["heatmap"] = heatmaps(models, x, y, cfg)
@@ -369,25 +350,17 @@ def main(cfg: Config) -> dict[str, Any]:
     res["clean_accuracy"] = {
         slot: accuracy(m, x[: cfg.filter_images], y[: cfg.filter_images]) for slot, m in models.items()
     }
-    files = figures(res, out, cfg)
-    table = rows(res, cfg)
-    summary = run_summary(
+    files = figures(res, run.out, cfg)
+    slots = {slot: getattr(cfg, slot) for slot in SLOTS}
+    return run.finish(
         "Yin et al. 2019, A Fourier Perspective on Model Robustness (CIFAR-10 figures)",
-        cfg,
         source,
-        {"models": {slot: getattr(cfg, slot) for slot in SLOTS}},
-        device=device,
-        timer=timer,
+        {"models": slots},
         results=res,
-        table=table,
-    )
-    return finish_run(
-        out,
-        summary,
+        table=rows(res, cfg),
         title="Yin et al. 2019, a Fourier perspective on robustness (CIFAR-10)",
-        command="python experiments/yin_fourier_perspective.py   # add --full for paper scale",
         setup=(
-            f"Models: {summary['models']}. Data: {source}. Heat maps: v={cfg.heatmap_norm:g}, "
+            f"Models: {slots}. Data: {source}. Heat maps: v={cfg.heatmap_norm:g}, "
             f"{res['heatmap_images']} images per cell; filtering {cfg.filter_images} images; PGD L-inf "
             f"{cfg.pgd_eps * 255:.0f}/255, {cfg.pgd_steps} steps, {cfg.spectrum_images} images; corruptions "
             f"(ours, not CIFAR-10-C) severity {cfg.severity}, {cfg.corruption_images} images. Clean accuracy: "

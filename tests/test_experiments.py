@@ -233,7 +233,7 @@ def test_run_summary_and_finish_run_write_results_and_summary(tmp_path: Path, ca
     written = json.loads((tmp_path / "results.json").read_text())
     assert list(written) == keys
     assert written["config"] == {"eps": [0.1, 0.2], "out_dir": str(tmp_path)}
-    assert written["robust_accuracy"] == {"acc": None}  # NaN is not JSON
+    assert written["robust_accuracy"] == {"acc": "NaN"}  # strict JSON has no NaN: the library's one rule
     assert written["table"][0] == {"claim": "claim A", "ours": "12.3%", "verdict": "yes (rule)"}
     measured = f"Measured: {summary['runtime_s']['total']:.0f} s on {summary['hardware']}."
     lines = (tmp_path / "SUMMARY.md").read_text().splitlines()
