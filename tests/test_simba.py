@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from scipy.fft import idctn
 from torch import nn
 
-from attacks.base import CPU_PASS_SIZE, ThreatModel
+from attacks.base import ThreatModel
 from attacks.simba import SimBA, coordinate_order, log_odds
+from bandlimit._torch import CPU_PASS_SIZE
 
 
 class LinearNet(nn.Module):
