@@ -297,7 +297,7 @@ class SimBA(Attack):
             state.cur[:, ch] = self._apply(x_ch, d_left)
             p_left, pred_left = self._probe(model, state.cur, state.label)
             state.queries += 1
-            better = p_left > state.prev if targeted else p_left < state.prev
+            better = _improves(p_left, state.prev, targeted, state.cur[:, ch], saved)
             keep = better[:, None, None]
             state.delta[:, ch] = torch.where(keep, d_left, state.delta[:, ch])
             state.cur[:, ch] = torch.where(keep, state.cur[:, ch], saved)
@@ -314,8 +314,8 @@ class SimBA(Attack):
                 cand[:, ch] = self._apply(x_ch.index_select(0, retry), d_right)
                 p_right, pred_right = self._probe(model, cand, state.label.index_select(0, retry))
                 state.queries.index_add_(0, retry, torch.ones_like(retry))
-                prev_r = state.prev.index_select(0, retry)
-                better = p_right > prev_r if targeted else p_right < prev_r
+                prev_r, cur_r = state.prev.index_select(0, retry), state.cur[:, ch].index_select(0, retry)
+                better = _improves(p_right, prev_r, targeted, cand[:, ch], cur_r)
                 sel, keep_r = retry[better], torch.nonzero(better).squeeze(1)
                 state.delta[:, ch].index_copy_(0, sel, d_right.index_select(0, keep_r))
                 state.cur[:, ch].index_copy_(0, sel, cand[:, ch].index_select(0, keep_r))
@@ -365,6 +365,18 @@ class SimBA(Attack):
         keep = torch.ones_like(act, dtype=torch.bool)
         keep[rows] = False
         return act[keep]
+
+
+def _improves(p: Tensor, prev: Tensor, targeted: bool, candidate: Tensor, current: Tensor) -> Tensor:
+    """Whether each candidate strictly improves the log-odds ``prev`` (the official rule).
+
+    A candidate that clipping made identical to the current image (a pixel step at a saturated
+    pixel) cannot improve; it is rejected outright rather than by comparing log-odds, which two
+    passes over differently composed batches may compute a last bit apart. ``candidate`` and
+    ``current`` are the stepped channel, ``(N, H, W)``.
+    """
+    better = p > prev if targeted else p < prev
+    return better & (candidate != current).flatten(1).any(dim=1)
 
 
 @dataclass
