@@ -157,6 +157,15 @@ class Attack(protocol.Attack, ABC):
         if "name" in vars(cls):
             register_attack(cls)
 
+    def __init__(self, **settings: Any) -> None:
+        # Reached only by a subclass that is not an attack_dataclass and passes its settings up
+        # (the old form); typing.Protocol's placeholder __init__ would drop them silently.
+        if settings:
+            raise TypeError(
+                f"{type(self).__name__}: Attack.__init__ takes no settings; declare them as fields "
+                "of an @attack_dataclass class (attacks.base.setting)"
+            )
+
     def __post_init__(self) -> None:
         """Run each setting's validator and store the value it returns (in field order)."""
         for f in dataclasses.fields(self):  # type: ignore[arg-type]

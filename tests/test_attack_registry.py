@@ -213,3 +213,19 @@ class TestRegisteredAttacks:
         expected: Tensor = model(x)
         torch.testing.assert_close(untargeted.clean_logits, expected)
         assert Spy.name == "attack" and "attack" not in ATTACKS  # no name of its own: not registered
+
+
+def test_settings_passed_to_the_base_class_are_refused() -> None:
+    class OldForm(Attack):  # settings handed to the base class instead of declared as fields
+        def __init__(self, *, eps: float) -> None:
+            super().__init__(eps=eps)
+
+        @property
+        def threat(self) -> core.ThreatModel:
+            return core.ThreatModel("linf", 0.0)
+
+        def _run(self, task: Task) -> AttackResult:
+            return AttackResult(task.x)
+
+    with pytest.raises(TypeError, match=r"OldForm: Attack\.__init__ takes no settings; declare them as fields"):
+        OldForm(eps=0.1)
