@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from attacks.adapter import TorchAttack, available_torchattacks
 from attacks.bands import BandConstraint, make_constraint
-from attacks.base import Attack, AttackResult, Preset, Task, ThreatModel
+from attacks.base import NORMS, Attack, AttackResult, Preset, Task, ThreatModel
 from attacks.constraints import Constraint, L2Ball, LinfBall
 from attacks.fourier import FourierBasisAttack
 from attacks.pgd import FGSM, PGD
@@ -24,6 +24,7 @@ from attacks.transfer import TransferAttack
 __all__ = [
     "ATTACKS",
     "FGSM",
+    "NORMS",
     "PGD",
     "Attack",
     "AttackResult",

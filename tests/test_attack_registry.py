@@ -179,6 +179,7 @@ class TestRegisteredAttacks:
 
     def test_core_protocol_objects_are_shared(self) -> None:
         assert attacks.ThreatModel is core.ThreatModel and attacks.AttackResult is core.AttackResult
+        assert attacks.NORMS is core.NORMS
         for attack in (PGD(eps=0.1), SimBA(), FourierBasisAttack()):
             assert isinstance(attack, core.Attack)
 
