@@ -4,20 +4,27 @@ White-box: :class:`PGD` (L∞/L2, restarts, targeted, CE or CW loss, EOT, freque
 and :class:`FGSM`. Black-box (outputs only, exact query counts): :class:`FourierBasisAttack`
 and :class:`SimBA` (pixel and DCT). :class:`TransferAttack` makes examples on a source
 model (the protocol of many defence papers). :class:`TorchAttack` runs any torchattacks attack.
+
+Every attack is registered under its name in :data:`ATTACKS` and can be built by name with
+:func:`create_attack` (``create_attack("pgd", eps=8/255)``).
 """
 
 from __future__ import annotations
 
 from attacks.adapter import TorchAttack, available_torchattacks
-from attacks.base import Attack, AttackResult, ThreatModel
-from attacks.constraints import BandConstraint, Constraint, L2Ball, LinfBall, make_constraint
+from attacks.bands import BandConstraint, make_constraint
+from attacks.base import NORMS, Attack, AttackResult, Preset, Task, ThreatModel
+from attacks.constraints import Constraint, L2Ball, LinfBall
 from attacks.fourier import FourierBasisAttack
 from attacks.pgd import FGSM, PGD
+from attacks.registry import ATTACKS, create_attack
 from attacks.simba import SimBA
 from attacks.transfer import TransferAttack
 
 __all__ = [
+    "ATTACKS",
     "FGSM",
+    "NORMS",
     "PGD",
     "Attack",
     "AttackResult",
@@ -26,10 +33,13 @@ __all__ = [
     "FourierBasisAttack",
     "L2Ball",
     "LinfBall",
+    "Preset",
     "SimBA",
+    "Task",
     "ThreatModel",
     "TorchAttack",
     "TransferAttack",
     "available_torchattacks",
+    "create_attack",
     "make_constraint",
 ]

@@ -41,9 +41,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from attacks.base import Attack, AttackResult, Preset, Task, ThreatModel
 
 __all__ = ["TorchAttack", "available_torchattacks"]
 
@@ -184,14 +184,36 @@ class TorchAttack(Attack):
     """
 
     name = "torchattacks"
+    budget = "eps"
+    presets = (Preset("ta", "any torchattacks attack: ta:attack=Square,eps=8/255"),)
 
     def __init__(self, name_or_class: Any, **kwargs: Any) -> None:
         cls = _resolve_class(name_or_class)
         resolved = _resolve_kwargs(cls, kwargs)
+        self._name_or_class = name_or_class
         self._cls = cls
         self._kwargs = resolved
         self._threat = _threat_for(cls.__name__, resolved)
-        super().__init__(name_or_class=name_or_class, **resolved)
+
+    @classmethod
+    def from_settings(cls, **settings: Any) -> TorchAttack:
+        """Build from settings: ``attack`` (or ``name_or_class``) names the class, the rest are its arguments.
+
+        ``attack`` is the command line's spelling: ``ta:attack=Square,eps=8/255``.
+
+        Raises:
+            ValueError: no class named, or an unknown one.
+            TypeError: an argument the torchattacks class does not take (the message lists them).
+        """
+        name = settings.pop("attack", None) or settings.pop("name_or_class", None)
+        if not name:
+            raise ValueError("ta: expected the torchattacks class, e.g. ta:attack=Square,eps=8/255")
+        return cls(name, **settings)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The class as given (``name_or_class``) and its keyword arguments with defaults filled in."""
+        return {"name_or_class": self._name_or_class, **self._kwargs}
 
     @property
     def attack_class(self) -> type:
@@ -219,16 +241,8 @@ class TorchAttack(Attack):
         args = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
         return f"TorchAttack({self._cls.__name__!r}, {args})"
 
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
+    def _run(self, task: Task) -> AttackResult:
+        model, x, y, targets, generator = task.model, task.x, task.y, task.targets, task.generator
         label = f"torchattacks.{self._cls.__name__}"
         with _captured_stdout(label):
             atk = self._cls(model, **self._kwargs)  # fresh object per call: no state leaks between calls

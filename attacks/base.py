@@ -1,94 +1,205 @@
-"""The attack base class: configuration, input validation, model guarding and results.
+"""The attack base class: settings written once, registration by name, guarded runs.
 
-A subclass writes only its algorithm (``_run``). The base class validates every input before
-any work is done, puts the model in eval mode with parameter gradients switched off for the
-duration of the call (so an attack never computes or leaves weight gradients) and restores
-both afterwards. Black-box attacks run under ``torch.no_grad()``, so a gradient cannot be
-taken by accident.
+An attack is a frozen keyword-only dataclass (decorate it with :func:`attack_dataclass`) whose
+fields are its settings, each declared once with its validation (:func:`setting`). From the
+fields it gets :attr:`Attack.config`, :meth:`Attack.replace` and construction by name
+(:func:`attacks.create_attack`); defining a subclass that sets ``name`` registers it in
+:data:`attacks.ATTACKS`. A subclass writes only its algorithm, ``_run(task)``.
+
+The base class validates every input before any work is done, puts the model in eval mode with
+parameter gradients switched off for the duration of the call (so an attack never computes or
+leaves weight gradients) and restores both afterwards. Black-box attacks run under
+``torch.no_grad()``, so a gradient cannot be taken by accident.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from attacks.registry import register_attack
+from bandlimit import attack as protocol
 from bandlimit._checks import check_choice, check_images, check_labels, check_logits
-from bandlimit._torch import CPU_PASS_SIZE, model_guard, pass_size
+from bandlimit._torch import model_guard
+from bandlimit.attack import NORMS, AttackResult, ThreatModel
 
-__all__ = ["CPU_PASS_SIZE", "NORMS", "Attack", "AttackResult", "ThreatModel", "model_guard", "pass_size"]
+__all__ = [
+    "NORMS",
+    "Attack",
+    "AttackResult",
+    "Preset",
+    "Task",
+    "ThreatModel",
+    "attack_dataclass",
+    "choice",
+    "optional",
+    "setting",
+]
 
-NORMS = frozenset({"linf", "l2"})
+#: A validator: ``check(value, name)`` returns the (normalised) value or raises naming ``name``.
+Check = Callable[[Any, str], Any]
+
+A = TypeVar("A", bound="Attack")
+
+
+def setting(default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:
+    """Declare one attack setting: a dataclass field and its validator, in one place.
+
+    Args:
+        default: The default value; leave it out for a required setting.
+        check: ``check(value, name) -> value`` run at construction (the returned, normalised
+            value is stored), e.g. :func:`bandlimit._checks.check_positive_int`.
+    """
+    return field(default=default, metadata={"check": check})
+
+
+def optional(check: Check) -> Check:
+    """A validator that lets ``None`` through and checks anything else with ``check``."""
+    return lambda value, name: None if value is None else check(value, name)
+
+
+def choice(options: Iterable[str]) -> Check:
+    """A validator accepting one of ``options`` (:func:`bandlimit._checks.check_choice`)."""
+    options = tuple(options)
+    return lambda value, name: check_choice(value, name, options)
+
+
+def attack_dataclass(cls: type[A]) -> type[A]:
+    """Make ``cls`` a frozen keyword-only dataclass of settings (no generated eq or repr).
+
+    Equality stays identity (settings may hold tensors or models) and ``repr`` comes from
+    :attr:`Attack.config`.
+    """
+    return dataclass(frozen=True, kw_only=True, eq=False, repr=False)(cls)
 
 
 @dataclass(frozen=True)
-class ThreatModel:
-    """The budget an attack promises to respect.
+class Preset:
+    """Another registered name for an attack, with some settings filled in.
 
     Attributes:
-        norm: ``"linf"`` or ``"l2"``; the norm is taken over the whole image (all channels).
-        eps: Budget in [0, 1] pixel units; ``math.inf`` means the attack is unbounded.
+        name: The registered name, e.g. ``"pgd-eot"``.
+        help: One line for listings.
+        settings: Defaults applied before the caller's settings.
     """
 
-    norm: str
-    eps: float
-
-    def __post_init__(self) -> None:
-        check_choice(self.norm, "norm", NORMS)
-        if math.isnan(self.eps) or self.eps < 0:
-            raise ValueError(f"eps: expected a value >= 0, got {self.eps}")
-
-    def distance(self, delta: Tensor) -> Tensor:
-        """Per-sample size of ``delta`` (N, ...) in this threat model's norm."""
-        flat = delta.flatten(1)
-        if self.norm == "linf":
-            return flat.abs().amax(dim=1)
-        return flat.norm(p=2, dim=1)
+    name: str
+    help: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class AttackResult:
-    """What an attack returns from :meth:`Attack.run`.
+@dataclass(frozen=True)
+class Task:
+    """One call of an attack, validated: what ``_run`` works on.
 
     Attributes:
-        x_adv: Adversarial images ``(N, C, H, W)`` in [0, 1].
-        queries: Model queries spent per sample ``(N,)`` (black-box attacks), else None.
-        info: Attack-specific per-sample extras, e.g. ``{"cell": (N, 2)}`` or ``{"l2": (N,)}``.
+        model: The model, in eval mode with frozen parameters.
+        x: Clean images ``(N, C, H, W)`` in [0, 1].
+        y: True labels ``(N,)`` on ``x``'s device.
+        targets: Target labels ``(N,)`` (targeted attack) or None.
+        generator: Source of randomness, or None.
+        clean_logits: The model's logits on ``x`` (already computed by the input checks).
     """
 
-    x_adv: Tensor
-    queries: Tensor | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module
+    x: Tensor
+    y: Tensor
+    targets: Tensor | None
+    generator: torch.Generator | None
+    clean_logits: Tensor
+
+    @property
+    def targeted(self) -> bool:
+        """Whether the attack aims at ``targets``."""
+        return self.targets is not None
+
+    @property
+    def labels(self) -> Tensor:
+        """The labels the objective refers to: ``targets`` if targeted, else ``y``."""
+        return self.targets if self.targets is not None else self.y
 
 
-class Attack(ABC):
+class Attack(protocol.Attack, ABC):
     """Base class of every attack: ``attack(model, x, y, *, targets=None, generator=None)``.
 
-    Hyperparameters are keyword-only and fixed in ``__init__`` (subclasses call
-    ``super().__init__(**resolved_config)``); nothing on the object changes between calls.
+    Implements the core protocol :class:`bandlimit.attack.Attack`. Settings are the fields of a
+    frozen dataclass (:func:`attack_dataclass`, :func:`setting`); nothing on the object changes
+    between calls. A subclass with another form (the torchattacks adapter) overrides
+    :attr:`config` and :meth:`from_settings`.
 
     Class attributes:
-        name: Short name used in results and on the command line.
+        name: Short name used in results and on the command line; a subclass that sets it is
+            registered under it in :data:`attacks.ATTACKS` (help: the docstring's first line).
         uses_gradients: True for white-box attacks; False ones run under ``torch.no_grad()``.
             :meth:`run` reads ``self.uses_gradients``, so a subclass may make it a per-instance
             property (the torchattacks adapter does).
+        budget: The setting that holds the threat budget (None: the attack has none to set).
+        budget_norms: The norms whose budget ``budget`` sets.
+        norm_setting: The setting that chooses the threat norm (None: fixed by the attack).
+        presets: Further registered names with some settings filled in (not inherited).
     """
 
-    name: ClassVar[str] = "attack"
-    uses_gradients: ClassVar[bool] = True
+    name: ClassVar[str] = "attack"  # type: ignore[misc]
+    uses_gradients: ClassVar[bool] = True  # type: ignore[misc]
+    budget: ClassVar[str | None] = None
+    budget_norms: ClassVar[tuple[str, ...]] = NORMS
+    norm_setting: ClassVar[str | None] = None
+    presets: ClassVar[tuple[Preset, ...]] = ()
 
-    def __init__(self, **config: Any) -> None:
-        self._config = dict(config)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in vars(cls):
+            register_attack(cls)
+
+    def __init__(self, **settings: Any) -> None:
+        # Reached only by a subclass that is not an attack_dataclass and passes its settings up
+        # (the old form); typing.Protocol's placeholder __init__ would drop them silently.
+        if settings:
+            raise TypeError(
+                f"{type(self).__name__}: Attack.__init__ takes no settings; declare them as fields "
+                "of an @attack_dataclass class (attacks.base.setting)"
+            )
+
+    def __post_init__(self) -> None:
+        """Run each setting's validator and store the value it returns (in field order)."""
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            check = f.metadata.get("check")
+            if check is not None:
+                object.__setattr__(self, f.name, check(getattr(self, f.name), f.name))
 
     # ------------------------------------------------------------------ configuration
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The settings this attack is built from, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_settings(cls: type[A], **settings: Any) -> A:
+        """Build the attack from settings, naming the valid ones when a name is wrong.
+
+        Raises:
+            TypeError: an unknown setting, or a required one missing.
+            ValueError: a setting's value is rejected by its validator.
+        """
+        names = cls.setting_names()
+        unknown = sorted(set(settings) - set(names))
+        required = [f.name for f in dataclasses.fields(cls) if f.init and _is_required(f)]  # type: ignore[arg-type]
+        missing = [n for n in required if n not in settings]
+        if unknown or missing:
+            problem = f"unknown settings {unknown}" if unknown else f"missing required settings {missing}"
+            raise TypeError(f"attack {cls.name!r}: {problem}; valid settings: {', '.join(names)}")
+        return cls(**settings)
+
     @property
     def config(self) -> dict[str, Any]:
-        """The keyword arguments this attack was built with (a copy)."""
-        return dict(self._config)
+        """The settings this attack was built with (a new dict; :meth:`replace` rebuilds from it)."""
+        return {name: getattr(self, name) for name in self.setting_names()}
 
     @property
     @abstractmethod
@@ -100,22 +211,20 @@ class Attack(ABC):
         """Whether the attack draws random numbers (random start, random order, ...)."""
         return False
 
-    def replace(self, **changes: Any) -> Attack:
+    def replace(self: A, **changes: Any) -> A:
         """A new attack of the same kind with some settings changed.
 
         Raises:
             TypeError: a name in ``changes`` is not a setting of this attack.
         """
-        unknown = sorted(set(changes) - set(self._config))
+        config = self.config
+        unknown = sorted(set(changes) - set(config))
         if unknown:
-            raise TypeError(
-                f"{type(self).__name__}.replace: unknown settings {unknown}; "
-                f"expected some of {sorted(self._config)}"
-            )
-        return type(self)(**{**self._config, **changes})
+            raise TypeError(f"attack {self.name!r}: unknown settings {unknown}; valid settings: {', '.join(config)}")
+        return type(self).from_settings(**{**config, **changes})
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------------ running
@@ -177,12 +286,9 @@ class Attack(ABC):
                 check_labels(targets, x.shape[0], "targets", num_classes=num_classes)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
             with grad_mode:
-                result = self._run(
-                    model, x, y, targets=targets, generator=generator, clean_logits=clean_logits
-                )
-        return result
+                return self._run(Task(model, x, y, targets, generator, clean_logits))
 
-    def _check_inputs(self, x: Tensor) -> None:  # noqa: B027 - optional hook, empty by default
+    def _check_inputs(self, x: Tensor) -> None:
         """Validate settings that depend on the images (size, channels) before any work.
 
         Called by :meth:`run` after the generic checks and before the first forward pass;
@@ -190,14 +296,9 @@ class Attack(ABC):
         """
 
     @abstractmethod
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
+    def _run(self, task: Task) -> AttackResult:
         """The algorithm. Inputs are validated; the model is in eval mode with frozen weights."""
+
+
+def _is_required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING

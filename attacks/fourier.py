@@ -35,11 +35,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, ThreatModel, pass_size
-from bandlimit._checks import check_positive, check_positive_int
+from attacks.base import Attack, AttackResult, Task, ThreatModel, attack_dataclass, optional, setting
+from bandlimit._checks import check_bool, check_positive, check_positive_int
+from bandlimit._torch import pass_size
 from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack
 
 __all__ = ["FourierBasisAttack", "sign_patterns"]
@@ -70,7 +71,7 @@ def sign_patterns(channels: int, *, per_channel: bool) -> Tensor:
     return 1.0 - 2.0 * bits.to(torch.float32)
 
 
-def _normalise_cells(cells: Any) -> tuple[tuple[int, int], ...] | None:
+def _normalise_cells(cells: Any, name: str = "cells") -> tuple[tuple[int, int], ...] | None:
     """Validate user cells and store them as an immutable tuple of ``(i, j)`` pairs."""
     if cells is None:
         return None
@@ -101,6 +102,7 @@ def _normalise_cells(cells: Any) -> tuple[tuple[int, int], ...] | None:
     return tuple(out)
 
 
+@attack_dataclass
 class FourierBasisAttack(Attack):
     """Worst single Fourier-basis perturbation of L2 norm ``norm_l2`` per channel (black box).
 
@@ -120,7 +122,7 @@ class FourierBasisAttack(Attack):
             chunks mean fewer, bigger forward passes but coarser query counts.
         batch_size: Most candidate images per forward pass (bounds memory); at least one image
             x one chunk is always evaluated together. ``None``: 2,048 on an accelerator,
-            :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
+            :data:`bandlimit._torch.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
             cache and run slower per image.
 
     :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if
@@ -139,45 +141,20 @@ class FourierBasisAttack(Attack):
     name = "fourier"
     uses_gradients = False
 
-    def __init__(
-        self,
-        *,
-        norm_l2: float = 4.0,
-        channels: int = 3,
-        per_channel_sign: bool = False,
-        cells: Any = None,
-        clip: bool = True,
-        batch_cells: int = 16,
-        batch_size: int | None = None,
-    ) -> None:
-        norm_l2 = check_positive(norm_l2, "norm_l2")
-        channels = check_positive_int(channels, "channels")
-        if not isinstance(per_channel_sign, bool):
-            raise TypeError(f"per_channel_sign: expected a bool, got {per_channel_sign!r}")
-        if not isinstance(clip, bool):
-            raise TypeError(f"clip: expected a bool, got {clip!r}")
-        if per_channel_sign and channels > 8:
-            raise ValueError(f"per_channel_sign: expected at most 8 channels (2**C patterns per cell), got {channels}")
-        cells = _normalise_cells(cells)
-        batch_cells = check_positive_int(batch_cells, "batch_cells")
-        if batch_size is not None:
-            batch_size = check_positive_int(batch_size, "batch_size")
-        super().__init__(
-            norm_l2=norm_l2,
-            channels=channels,
-            per_channel_sign=per_channel_sign,
-            cells=cells,
-            clip=clip,
-            batch_cells=batch_cells,
-            batch_size=batch_size,
-        )
-        self.norm_l2 = norm_l2
-        self.channels = channels
-        self.per_channel_sign = per_channel_sign
-        self.cells = cells
-        self.clip = clip
-        self.batch_cells = batch_cells
-        self.batch_size = batch_size
+    norm_l2: float = setting(4.0, check_positive)
+    channels: int = setting(3, check_positive_int)
+    per_channel_sign: bool = setting(False, check_bool)
+    cells: tuple[tuple[int, int], ...] | None = setting(None, _normalise_cells)
+    clip: bool = setting(True, check_bool)
+    batch_cells: int = setting(16, check_positive_int)
+    batch_size: int | None = setting(None, optional(check_positive_int))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.per_channel_sign and self.channels > 8:
+            raise ValueError(
+                f"per_channel_sign: expected at most 8 channels (2**C patterns per cell), got {self.channels}"
+            )
 
     @property
     def threat(self) -> ThreatModel:
@@ -206,16 +183,8 @@ class FourierBasisAttack(Attack):
             )
         self._cells_for(h, w)
 
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
+    def _run(self, task: Task) -> AttackResult:
+        model, x, label, targeted = task.model, task.x, task.labels, task.targeted
         n, c, h, w = x.shape
         cells = self._cells_for(h, w)
         basis = fourier_basis_stack(h, w, cells, dtype=x.dtype, device=x.device)  # (P, h, w)
@@ -223,10 +192,8 @@ class FourierBasisAttack(Attack):
         num_cells, num_signs = basis.shape[0], signs.shape[0]
         batch_size = pass_size(self.batch_size, x.device, _ACCELERATOR_PASS)
         assert batch_size is not None  # an int default on every device
-        targeted = targets is not None
-        label = targets if targets is not None else y
 
-        done = clean_logits.argmax(1) == label if targeted else clean_logits.argmax(1) != label
+        done = task.clean_logits.argmax(1) == label if targeted else task.clean_logits.argmax(1) != label
         already = done.clone()
         success = torch.zeros(n, dtype=torch.bool, device=x.device)
         queries = torch.zeros(n, dtype=torch.int64, device=x.device)

@@ -1,25 +1,38 @@
 """Projected gradient descent (Madry et al. 2018) for every threat model, and FGSM as its one-step case.
 
 One loop serves the L∞ ball, the L2 ball and band-limited versions of both: the geometry lives
-in a constraint object (:mod:`attacks.constraints`) with ``step`` / ``project`` /
-``random_init``. The loop adds what a trustworthy evaluation needs: random restarts that keep
-each sample's worst case, targeted attacks, cross-entropy or CW-margin losses, per-sample
-early stopping, expectation over transformation (EOT) for randomised models and optional
-bf16 autocast.
+in a constraint object (:mod:`attacks.constraints`, :mod:`attacks.bands`) with ``step`` /
+``project`` / ``random_init``. The loop adds what a trustworthy evaluation needs: random
+restarts that keep each sample's worst case, targeted attacks, cross-entropy or CW-margin
+losses, per-sample early stopping, expectation over transformation (EOT) for randomised models
+and optional bf16 autocast.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar
+from dataclasses import field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from attacks._losses import LOSSES, attack_loss, is_success
-from attacks.base import NORMS, Attack, AttackResult, ThreatModel
-from attacks.constraints import BAND_SPACES, Constraint, make_constraint
-from bandlimit._checks import check_choice, check_nonnegative, check_positive, check_positive_int
+from attacks.bands import BAND_SPACES, make_constraint
+from attacks.base import (
+    NORMS,
+    Attack,
+    AttackResult,
+    Preset,
+    Task,
+    ThreatModel,
+    attack_dataclass,
+    choice,
+    optional,
+    setting,
+)
+from attacks.constraints import Constraint, _per_sample
+from bandlimit._checks import check_bool, check_nonnegative, check_positive, check_positive_int
 
 __all__ = ["FGSM", "PGD"]
 
@@ -33,16 +46,7 @@ _COMPACT_EVERY = {"cpu": 1}
 _COMPACT_EVERY_DEFAULT = 4
 
 
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name}: expected True or False, got {value!r}")
-    return value
-
-
-def _rows(mask: Tensor) -> Tensor:
-    return mask.view(-1, 1, 1, 1)
-
-
+@attack_dataclass
 class PGD(Attack):
     """Projected gradient descent (Madry et al., ICLR 2018, arXiv 1706.06083).
 
@@ -92,75 +96,47 @@ class PGD(Attack):
         >>> x_tgt = attack.replace(restarts=5)(model, x, y, targets=t)  # doctest: +SKIP
     """
 
-    name: ClassVar[str] = "pgd"
-    uses_gradients: ClassVar[bool] = True
+    name = "pgd"
+    uses_gradients = True
+    budget = "eps"
+    norm_setting = "norm"
+    presets = (Preset("pgd-eot", "PGD with the input gradient averaged over eot_samples calls", {"eot_samples": 10}),)
 
-    def __init__(
-        self,
-        *,
-        eps: float,
-        norm: str = "linf",
-        steps: int = 10,
-        rel_stepsize: float | None = None,
-        abs_stepsize: float | None = None,
-        random_start: bool = True,
-        restarts: int = 1,
-        loss: str = "ce",
-        early_stop: bool = True,
-        eot_samples: int = 1,
-        band: str | Tensor | None = None,
-        band_space: str = "dct",
-        band_low: float = 0.25,
-        band_high: float = 0.5,
-        amp: bool = False,
-    ) -> None:
-        eps = check_nonnegative(eps, "eps")
-        norm = check_choice(norm, "norm", NORMS)
-        steps = check_positive_int(steps, "steps")
-        if rel_stepsize is not None:
-            rel_stepsize = check_positive(rel_stepsize, "rel_stepsize")
-        if abs_stepsize is not None:
-            abs_stepsize = check_positive(abs_stepsize, "abs_stepsize")
-        random_start = _check_bool(random_start, "random_start")
-        restarts = check_positive_int(restarts, "restarts")
-        loss = check_choice(loss, "loss", LOSSES)
-        early_stop = _check_bool(early_stop, "early_stop")
-        eot_samples = check_positive_int(eot_samples, "eot_samples")
-        band_space = check_choice(band_space, "band_space", BAND_SPACES)
-        amp = _check_bool(amp, "amp")
-        self._constraint = make_constraint(norm, eps, band=band, space=band_space, low=band_low, high=band_high)
-        rel = rel_stepsize if rel_stepsize is not None else DEFAULT_REL_STEPSIZE_NUMERATOR / steps
-        self._step_size = abs_stepsize if abs_stepsize is not None else rel * eps
-        self._steps, self._restarts, self._loss = steps, restarts, loss
-        self._random_start, self._early_stop, self._eot, self._amp = random_start, early_stop, eot_samples, amp
-        # rel_stepsize stays None in the config when defaulted, so replace(steps=...) rescales it.
-        super().__init__(
-            eps=eps,
-            norm=norm,
-            steps=steps,
-            rel_stepsize=rel_stepsize,
-            abs_stepsize=abs_stepsize,
-            random_start=random_start,
-            restarts=restarts,
-            loss=loss,
-            early_stop=early_stop,
-            eot_samples=eot_samples,
-            band=band,
-            band_space=band_space,
-            band_low=band_low,
-            band_high=band_high,
-            amp=amp,
+    eps: float = setting(check=check_nonnegative)
+    norm: str = setting("linf", choice(NORMS))
+    steps: int = setting(10, check_positive_int)
+    # Stays None in the config when defaulted, so replace(steps=...) rescales the step.
+    rel_stepsize: float | None = setting(None, optional(check_positive))
+    abs_stepsize: float | None = setting(None, optional(check_positive))
+    random_start: bool = setting(True, check_bool)
+    restarts: int = setting(1, check_positive_int)
+    loss: str = setting("ce", choice(LOSSES))
+    early_stop: bool = setting(True, check_bool)
+    eot_samples: int = setting(1, check_positive_int)
+    band: str | Tensor | None = setting(None)
+    band_space: str = setting("dct", choice(BAND_SPACES))
+    band_low: float = setting(0.25)
+    band_high: float = setting(0.5)
+    amp: bool = setting(False, check_bool)
+    _constraint: Constraint = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Building the feasible set validates the band settings.
+        constraint = make_constraint(
+            self.norm, self.eps, band=self.band, space=self.band_space, low=self.band_low, high=self.band_high
         )
+        object.__setattr__(self, "_constraint", constraint)
 
     @property
     def threat(self) -> ThreatModel:
         """The ball every returned perturbation lies in (a band only shrinks the set)."""
-        return ThreatModel(self._constraint.norm, self._constraint.eps)
+        return ThreatModel(self.norm, self.eps)
 
     @property
     def randomized(self) -> bool:
         """True when the attack draws random numbers (random start or several restarts)."""
-        return self._random_start or self._restarts > 1
+        return self.random_start or self.restarts > 1
 
     @property
     def constraint(self) -> Constraint:
@@ -169,33 +145,32 @@ class PGD(Attack):
 
     @property
     def step_size(self) -> float:
-        """The resolved absolute step size."""
-        return self._step_size
+        """The resolved absolute step size: ``abs_stepsize``, else ``rel_stepsize`` (or its default) x eps."""
+        if self.abs_stepsize is not None:
+            return self.abs_stepsize
+        rel = self.rel_stepsize if self.rel_stepsize is not None else self._default_rel_stepsize()
+        return rel * self.eps
+
+    def _default_rel_stepsize(self) -> float:
+        return DEFAULT_REL_STEPSIZE_NUMERATOR / self.steps
+
+    def _check_inputs(self, x: Tensor) -> None:
+        """A band mask must match the images' size."""
+        self._constraint.check_input(x)
 
     # ------------------------------------------------------------------------ algorithm
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
-        self._constraint.check_input(x)
-        targeted = targets is not None
-        labels = targets if targets is not None else y
+    def _run(self, task: Task) -> AttackResult:
+        model, x, labels, targeted = task.model, task.x, task.labels, task.targeted
         n = x.shape[0]
         best = torch.zeros_like(x)
-        if self._early_stop:
+        if self.early_stop:
             # Samples that are already adversarial keep delta = 0 and cost nothing more.
-            best_success = is_success(clean_logits, labels, targeted=targeted)
+            best_success = is_success(task.clean_logits, labels, targeted=targeted)
         else:
             best_success = torch.zeros(n, dtype=torch.bool, device=x.device)
         best_loss = torch.full((n,), float("-inf"), device=x.device)
-        for restart in range(self._restarts):
-            if self._early_stop:
+        for restart in range(self.restarts):
+            if self.early_stop:
                 todo = (~best_success).nonzero().squeeze(1)  # one host sync per restart
                 if todo.numel() == 0:
                     break
@@ -203,8 +178,8 @@ class PGD(Attack):
                 todo = torch.arange(n, device=x.device)
             full = todo.numel() == n
             xs, ls = (x, labels) if full else (x[todo], labels[todo])
-            delta, success = self._descend(model, xs, ls, targeted, generator, self._random_start or restart > 0)
-            if self._restarts == 1:
+            delta, success = self._descend(model, xs, ls, targeted, task.generator, self.random_start or restart > 0)
+            if self.restarts == 1:
                 best[todo] = delta
                 break
             loss, final_success = self._evaluate(model, xs, delta, ls, targeted)
@@ -218,7 +193,7 @@ class PGD(Attack):
         return AttackResult(x_adv=(x + best).clamp_(0.0, 1.0))
 
     def _autocast(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
-        if not self._amp:
+        if not self.amp:
             return contextlib.nullcontext()
         return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
 
@@ -228,18 +203,18 @@ class PGD(Attack):
         """Input gradient of the loss and the logits, both averaged over ``eot_samples`` passes."""
         grad: Tensor | None = None
         logits_sum: Tensor | None = None
-        for _ in range(self._eot):
+        for _ in range(self.eot_samples):
             d = delta.detach().requires_grad_(True)
             with self._autocast(x):
                 logits = model(x + d)
-            loss = attack_loss(self._loss, logits, labels, targeted=targeted)
+            loss = attack_loss(self.loss, logits, labels, targeted=targeted)
             (g,) = torch.autograd.grad(loss.sum(), d)
             logits = logits.detach().float()
             grad = g if grad is None else grad + g
             logits_sum = logits if logits_sum is None else logits_sum + logits
         assert grad is not None and logits_sum is not None  # eot_samples >= 1
-        if self._eot > 1:
-            grad, logits_sum = grad / self._eot, logits_sum / self._eot
+        if self.eot_samples > 1:
+            grad, logits_sum = grad / self.eot_samples, logits_sum / self.eot_samples
         return grad, logits_sum
 
     @torch.no_grad()
@@ -249,12 +224,12 @@ class PGD(Attack):
         """EOT-averaged loss and success of a finished run, for restart selection."""
         loss_sum = torch.zeros(x.shape[0], device=x.device)
         logits_sum = torch.zeros((), device=x.device)
-        for _ in range(self._eot):
+        for _ in range(self.eot_samples):
             with self._autocast(x):
                 logits = model(x + delta).float()
-            loss_sum += attack_loss(self._loss, logits, labels, targeted=targeted)
+            loss_sum += attack_loss(self.loss, logits, labels, targeted=targeted)
             logits_sum = logits_sum + logits
-        return loss_sum / self._eot, is_success(logits_sum, labels, targeted=targeted)
+        return loss_sum / self.eot_samples, is_success(logits_sum, labels, targeted=targeted)
 
     def _descend(
         self,
@@ -270,7 +245,7 @@ class PGD(Attack):
         The loop steps an optimiser state ``z`` and evaluates the model at the feasible point
         ``project(z)``; for plain balls the state is the feasible point itself.
         """
-        c, size = self._constraint, self._step_size
+        c, size = self._constraint, self.step_size
 
         def point(z: Tensor, xs: Tensor) -> Tensor:
             return z if c.exact_iterates else c.project(z, xs)
@@ -278,8 +253,8 @@ class PGD(Attack):
         z = c.random_state(x, generator) if random_start else torch.zeros_like(x)
         n = x.shape[0]
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
-        if not self._early_stop:
-            for _ in range(self._steps):
+        if not self.early_stop:
+            for _ in range(self.steps):
                 grad, _ = self._gradient(model, x, point(z, x), labels, targeted)
                 z = c.iterate(c.step(z, grad, size), x)
             return c.finish(z, x), found
@@ -288,12 +263,12 @@ class PGD(Attack):
         xa, la, za = x, labels, z
         frozen = torch.zeros(n, dtype=torch.bool, device=x.device)
         every = _COMPACT_EVERY.get(x.device.type, _COMPACT_EVERY_DEFAULT)
-        for k in range(self._steps):
+        for k in range(self.steps):
             grad, logits = self._gradient(model, xa, point(za, xa), la, targeted)
             # A state whose point fools the model is kept as it is (sticky, for randomised models too).
             frozen = frozen | is_success(logits, la, targeted=targeted)
-            za = torch.where(_rows(frozen), za, c.iterate(c.step(za, grad, size), xa))
-            if (k + 1) % every == 0 and k + 1 < self._steps and bool(frozen.any()):
+            za = torch.where(_per_sample(frozen), za, c.iterate(c.step(za, grad, size), xa))
+            if (k + 1) % every == 0 and k + 1 < self.steps and bool(frozen.any()):
                 done_ids = ids[frozen]
                 out[done_ids] = za[frozen]
                 found[done_ids] = True
@@ -308,68 +283,26 @@ class PGD(Attack):
             return out, found
         # Frozen states return exactly the point that was seen to fool the model; the others
         # get the constraint's more thorough finish.
-        return torch.where(_rows(found), c.project(out, x), c.finish(out, x)), found
+        return torch.where(_per_sample(found), c.project(out, x), c.finish(out, x)), found
 
 
+@attack_dataclass
 class FGSM(PGD):
     """Fast gradient sign method (Goodfellow et al., ICLR 2015): one PGD step of size eps.
 
     With ``random_start=True`` it is FGSM-RS (Wong et al., ICLR 2020), whose default step is
     1.25 * eps from a uniform random start. In L2 the step is the normalised gradient (FGM).
 
-    Args:
-        eps: Radius of the ball (>= 0).
-        norm: ``"linf"`` or ``"l2"``.
-        rel_stepsize: Step as a fraction of eps; default 1.0 (1.25 with a random start).
-        abs_stepsize: Absolute step size; takes precedence over ``rel_stepsize``.
-        random_start: Start from a uniform random point of the ball.
-        loss: ``"ce"`` or ``"cw"``.
-        early_stop: Skip samples the model already gets wrong.
-        eot_samples: Gradient passes averaged for randomised models.
-        band: Optional frequency band (see :class:`PGD`).
-        band_space: ``"dct"`` or ``"fourier"``.
-        band_low: Low-band edge (fraction of Nyquist).
-        band_high: High-band edge (fraction of Nyquist).
-        amp: bf16 autocast for the model.
+    The settings are :class:`PGD`'s without ``steps`` and ``restarts`` (one step, one run), with
+    two other defaults: ``random_start=False`` and a step of ``rel_stepsize = 1.0`` (1.25 with
+    a random start).
     """
 
-    name: ClassVar[str] = "fgsm"
+    name = "fgsm"
 
-    def __init__(
-        self,
-        *,
-        eps: float,
-        norm: str = "linf",
-        rel_stepsize: float | None = None,
-        abs_stepsize: float | None = None,
-        random_start: bool = False,
-        loss: str = "ce",
-        early_stop: bool = True,
-        eot_samples: int = 1,
-        band: str | Tensor | None = None,
-        band_space: str = "dct",
-        band_low: float = 0.25,
-        band_high: float = 0.5,
-        amp: bool = False,
-    ) -> None:
-        own = dict(
-            eps=eps,
-            norm=norm,
-            rel_stepsize=rel_stepsize,
-            abs_stepsize=abs_stepsize,
-            random_start=random_start,
-            loss=loss,
-            early_stop=early_stop,
-            eot_samples=eot_samples,
-            band=band,
-            band_space=band_space,
-            band_low=band_low,
-            band_high=band_high,
-            amp=amp,
-        )
-        rel = rel_stepsize
-        if rel is None and isinstance(random_start, bool):
-            rel = 1.25 if random_start else 1.0
-        super().__init__(steps=1, restarts=1, **{**own, "rel_stepsize": rel})
-        # replace() rebuilds from FGSM's own keyword arguments, not PGD's.
-        Attack.__init__(self, **{**own, "eps": self._constraint.eps})
+    steps: int = field(default=1, init=False)
+    restarts: int = field(default=1, init=False)
+    random_start: bool = setting(False, check_bool)
+
+    def _default_rel_stepsize(self) -> float:
+        return 1.25 if self.random_start else 1.0

@@ -39,8 +39,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from attacks.base import Attack, AttackResult, ThreatModel, pass_size
+from attacks.base import Attack, AttackResult, Preset, Task, ThreatModel, attack_dataclass, choice, optional, setting
 from bandlimit._checks import check_choice, check_positive, check_positive_int
+from bandlimit._torch import pass_size
+from bandlimit.attack import distance
 from bandlimit.spectral import idct2
 
 __all__ = ["BASES", "ORDERS", "SimBA", "coordinate_order", "log_odds"]
@@ -141,6 +143,7 @@ def log_odds(logits: Tensor, label: Tensor) -> Tensor:
     return own - torch.logsumexp(others, dim=1)
 
 
+@attack_dataclass
 class SimBA(Attack):
     """Simple black-box attack in the DCT (SimBA-DCT) or pixel (SimBA) basis, batched.
 
@@ -174,7 +177,7 @@ class SimBA(Attack):
             is clipped to [0, 1]); ``None`` = no bound.
         batch_size: Most images per forward pass. It changes speed and memory only, never the
             queries or the result. ``None``: all active images in one pass on an accelerator,
-            :data:`attacks.base.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
+            :data:`bandlimit._torch.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
             cache and run slower per image.
 
     Returns from :meth:`run` an :class:`AttackResult` with ``queries`` (N,) int64 and ``info``:
@@ -191,48 +194,18 @@ class SimBA(Attack):
 
     name = "simba"
     uses_gradients = False
+    budget = "linf_bound"
+    budget_norms = ("linf",)
+    presets = (Preset("simba-pixel", "SimBA in the pixel basis", {"basis": "pixel"}),)
 
-    def __init__(
-        self,
-        *,
-        eps: float = 0.2,
-        basis: str = "dct",
-        max_queries: int = 10_000,
-        freq_dims: int | None = None,
-        order: str = "rand",
-        stride: int = 7,
-        linf_bound: float | None = None,
-        batch_size: int | None = None,
-    ) -> None:
-        eps = check_positive(eps, "eps")
-        check_choice(basis, "basis", BASES)
-        max_queries = check_positive_int(max_queries, "max_queries")
-        if freq_dims is not None:
-            freq_dims = check_positive_int(freq_dims, "freq_dims")
-        check_choice(order, "order", ORDERS)
-        stride = check_positive_int(stride, "stride")
-        if linf_bound is not None:
-            linf_bound = check_positive(linf_bound, "linf_bound")
-        if batch_size is not None:
-            batch_size = check_positive_int(batch_size, "batch_size")
-        super().__init__(
-            eps=eps,
-            basis=basis,
-            max_queries=max_queries,
-            freq_dims=freq_dims,
-            order=order,
-            stride=stride,
-            linf_bound=linf_bound,
-            batch_size=batch_size,
-        )
-        self.eps = eps
-        self.basis = basis
-        self.max_queries = max_queries
-        self.freq_dims = freq_dims
-        self.order = order
-        self.stride = stride
-        self.linf_bound = linf_bound
-        self.batch_size = batch_size
+    eps: float = setting(0.2, check_positive)
+    basis: str = setting("dct", choice(BASES))
+    max_queries: int = setting(10_000, check_positive_int)
+    freq_dims: int | None = setting(None, optional(check_positive_int))
+    order: str = setting("rand", choice(ORDERS))
+    stride: int = setting(7, check_positive_int)
+    linf_bound: float | None = setting(None, optional(check_positive))
+    batch_size: int | None = setting(None, optional(check_positive_int))
 
     @property
     def threat(self) -> ThreatModel:
@@ -276,29 +249,19 @@ class SimBA(Attack):
                 f"got {self.freq_dims}; use freq_dims=None for the whole image"
             )
 
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
+    def _run(self, task: Task) -> AttackResult:
+        model, x, label, targeted = task.model, task.x, task.labels, task.targeted
         n, c, h, w = x.shape
         freq_dims = min(h, w) if self.freq_dims is None else self.freq_dims
         coords = coordinate_order(
-            c, h, w, freq_dims=freq_dims, order=self.order, stride=self.stride, generator=generator
+            c, h, w, freq_dims=freq_dims, order=self.order, stride=self.stride, generator=task.generator
         ).tolist()  # plain ints: no device sync per iteration
-        targeted = targets is not None
-        label = targets if targets is not None else y
 
-        def succeeded(pred: Tensor) -> Tensor:
+        def succeeded(pred: Tensor, label: Tensor) -> Tensor:
             return pred == label if targeted else pred != label
 
-        prev = log_odds(clean_logits, label)
-        pred = clean_logits.argmax(dim=1)
+        prev = log_odds(task.clean_logits, label)
+        pred = task.clean_logits.argmax(dim=1)
         x_cur = x.clone()  # adversarial images (full batch), written back when an image stops
         queries = torch.zeros(n, dtype=torch.int64, device=x.device)
         accepted = torch.zeros(n, dtype=torch.int64, device=x.device)
@@ -306,7 +269,7 @@ class SimBA(Attack):
         # State of the still-active images only, compacted whenever some stop: per iteration the
         # work is a few dense passes over the active images (no scattered indexing into the
         # full batch, which dominates on CPU).
-        act = torch.nonzero(~succeeded(pred)).squeeze(1)
+        act = torch.nonzero(~succeeded(pred, label)).squeeze(1)
         state = _ActiveState(
             x=x.index_select(0, act),
             cur=x.index_select(0, act),
@@ -334,7 +297,7 @@ class SimBA(Attack):
             state.cur[:, ch] = self._apply(x_ch, d_left)
             p_left, pred_left = self._probe(model, state.cur, state.label)
             state.queries += 1
-            better = p_left > state.prev if targeted else p_left < state.prev
+            better = _improves(p_left, state.prev, targeted, state.cur[:, ch], saved)
             keep = better[:, None, None]
             state.delta[:, ch] = torch.where(keep, d_left, state.delta[:, ch])
             state.cur[:, ch] = torch.where(keep, state.cur[:, ch], saved)
@@ -351,8 +314,8 @@ class SimBA(Attack):
                 cand[:, ch] = self._apply(x_ch.index_select(0, retry), d_right)
                 p_right, pred_right = self._probe(model, cand, state.label.index_select(0, retry))
                 state.queries.index_add_(0, retry, torch.ones_like(retry))
-                prev_r = state.prev.index_select(0, retry)
-                better = p_right > prev_r if targeted else p_right < prev_r
+                prev_r, cur_r = state.prev.index_select(0, retry), state.cur[:, ch].index_select(0, retry)
+                better = _improves(p_right, prev_r, targeted, cand[:, ch], cur_r)
                 sel, keep_r = retry[better], torch.nonzero(better).squeeze(1)
                 state.delta[:, ch].index_copy_(0, sel, d_right.index_select(0, keep_r))
                 state.cur[:, ch].index_copy_(0, sel, cand[:, ch].index_select(0, keep_r))
@@ -360,30 +323,24 @@ class SimBA(Attack):
                 state.pred.index_copy_(0, sel, pred_right.index_select(0, keep_r))
                 state.accepted.index_add_(0, sel, torch.ones_like(sel))
 
-            stop = (state.pred == state.label if targeted else state.pred != state.label) | (
-                state.queries >= self.max_queries
-            )
+            stop = succeeded(state.pred, state.label) | (state.queries >= self.max_queries)
             if bool(stop.any()):
                 act = self._write_back(state, act, torch.nonzero(stop).squeeze(1), x_cur, queries, accepted, pred)
                 state = state.select(torch.nonzero(~stop).squeeze(1))
         self._write_back(state, act, torch.arange(act.numel(), device=x.device), x_cur, queries, accepted, pred)
-        done = succeeded(pred)
+        done = succeeded(pred, label)
 
         x_adv = x_cur  # exactly the images the model evaluated when they were accepted
-        diff = (x_adv - x).flatten(1)
-        logger.debug(
-            "SimBA: %d iterations, success %.3f, mean queries %.1f",
-            iterations,
-            float(done.float().mean()),
-            float(queries.float().mean()),
-        )
+        delta = x_adv - x
+        success, mean_queries = float(done.float().mean()), float(queries.float().mean())
+        logger.debug("SimBA: %d iterations, success %.3f, mean queries %.1f", iterations, success, mean_queries)
         return AttackResult(
             x_adv=x_adv,
             queries=queries,
             info={
                 "success": done,
-                "l2": diff.norm(p=2, dim=1),
-                "linf": diff.abs().amax(dim=1),
+                "l2": distance(delta, "l2"),
+                "linf": distance(delta, "linf"),
                 "accepted": accepted,
                 "iterations": iterations,
             },
@@ -408,6 +365,18 @@ class SimBA(Attack):
         keep = torch.ones_like(act, dtype=torch.bool)
         keep[rows] = False
         return act[keep]
+
+
+def _improves(p: Tensor, prev: Tensor, targeted: bool, candidate: Tensor, current: Tensor) -> Tensor:
+    """Whether each candidate strictly improves the log-odds ``prev`` (the official rule).
+
+    A candidate that clipping made identical to the current image (a pixel step at a saturated
+    pixel) cannot improve; it is rejected outright rather than by comparing log-odds, which two
+    passes over differently composed batches may compute a last bit apart. ``candidate`` and
+    ``current`` are the stepped channel, ``(N, H, W)``.
+    """
+    better = p > prev if targeted else p < prev
+    return better & (candidate != current).flatten(1).any(dim=1)
 
 
 @dataclass

@@ -11,13 +11,26 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from attacks.base import Attack, AttackResult, Task, ThreatModel, attack_dataclass, setting
 
 __all__ = ["TransferAttack"]
 
 
+def _check_source(source: Any, name: str) -> nn.Module:
+    if not isinstance(source, nn.Module):
+        raise TypeError(f"{name}: expected a torch.nn.Module, got {type(source).__name__}")
+    return source
+
+
+def _check_attack(attack: Any, name: str) -> Attack:
+    if not isinstance(attack, Attack):
+        raise TypeError(f"{name}: expected an attack of this package, got {type(attack).__name__}")
+    return attack
+
+
+@attack_dataclass
 class TransferAttack(Attack):
     """Run ``attack`` on ``source`` and return its adversarial images for any target model.
 
@@ -36,14 +49,8 @@ class TransferAttack(Attack):
     name = "transfer"
     uses_gradients = False
 
-    def __init__(self, *, source: nn.Module, attack: Attack) -> None:
-        if not isinstance(source, nn.Module):
-            raise TypeError(f"source: expected a torch.nn.Module, got {type(source).__name__}")
-        if not isinstance(attack, Attack):
-            raise TypeError(f"attack: expected an attack of this package, got {type(attack).__name__}")
-        super().__init__(source=source, attack=attack)
-        self.source = source
-        self.attack = attack
+    source: nn.Module = setting(check=_check_source)
+    attack: Attack = setting(check=_check_attack)
 
     @property
     def threat(self) -> ThreatModel:
@@ -58,22 +65,13 @@ class TransferAttack(Attack):
     def __repr__(self) -> str:
         return f"TransferAttack(source={type(self.source).__name__}, attack={self.attack!r})"
 
-    def _run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None,
-        generator: torch.Generator | None,
-        clean_logits: Tensor,
-    ) -> AttackResult:
+    def _run(self, task: Task) -> AttackResult:
         # The inner attack re-enables gradients for the source model only; the target stays
         # under the base class's no_grad and frozen parameters.
-        inner = self.attack.run(self.source, x, y, targets=targets, generator=generator)
+        inner = self.attack.run(self.source, task.x, task.y, targets=task.targets, generator=task.generator)
         info: dict[str, Any] = {"source_queries": inner.queries} if inner.queries is not None else {}
         return AttackResult(
             x_adv=inner.x_adv,
-            queries=torch.zeros(x.shape[0], dtype=torch.int64, device=x.device),
+            queries=torch.zeros(task.x.shape[0], dtype=torch.int64, device=task.x.device),
             info=info,
         )

@@ -44,9 +44,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from attacks.base import pass_size
 from attacks.fourier import FourierBasisAttack
 from attacks.simba import SimBA
+from bandlimit._torch import pass_size
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WEIGHTS = SHARED / "weights" / "resnet20-12fca82f.th"

@@ -34,8 +34,8 @@ from torch import Tensor, nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attacks.base import model_guard  # noqa: E402
 from attacks.pgd import PGD  # noqa: E402
+from bandlimit._torch import model_guard  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 log = logging.getLogger("bench_pgd")

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.fft import dctn, idctn
 
-from attacks.constraints import BandConstraint, L2Ball, LinfBall, make_constraint
+from attacks.bands import BandConstraint, make_constraint
+from attacks.constraints import L2Ball, LinfBall
 
 FAST = settings(max_examples=12, deadline=None)
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from attacks._losses import attack_loss
+from attacks.bands import BandConstraint
 from attacks.base import ThreatModel
-from attacks.constraints import BandConstraint
 from attacks.pgd import FGSM, PGD
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from scipy.fft import idctn
 from torch import nn
 
-from attacks.base import CPU_PASS_SIZE, ThreatModel
+from attacks.base import ThreatModel
 from attacks.simba import SimBA, coordinate_order, log_odds
+from bandlimit._torch import CPU_PASS_SIZE
 
 
 class LinearNet(nn.Module):
@@ -236,6 +237,37 @@ def test_batched_equals_single_image_reference(
         assert bool(result.info["success"][i]) == ok_ref
         torch.testing.assert_close(result.x_adv[i], x_ref, rtol=0, atol=1e-10)
     assert bool(result.info["success"].any())  # the comparison covers successful images
+
+
+class DriftingModel(nn.Module):
+    """Ignores the image; the log-odds of class 0 fall by 1e-9 with every forward pass.
+
+    It stands in for the float rounding that makes two passes over differently composed batches
+    disagree in the last bit about the same image: to a log-odds comparison, every probe
+    "improves", including one identical to the current image.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        logits = torch.zeros(x.shape[0], 3, dtype=x.dtype)
+        logits[:, 0] = 10.0 - 1e-9 * self.calls
+        return logits
+
+
+def test_a_step_that_clipping_cancels_is_rejected_whatever_the_log_odds() -> None:
+    # All-black image: every -eps pixel probe is clipped back to the current image, so it must
+    # be rejected (its query still counted) and the +eps probe tried; only that one moves pixels.
+    x = torch.zeros(1, 1, 2, 2, dtype=torch.float64)
+    result = SimBA(eps=0.2, basis="pixel", max_queries=100).run(
+        DriftingModel(), x, torch.tensor([0]), generator=torch.Generator().manual_seed(0)
+    )
+    assert result.queries.tolist() == [8]  # two probes for each of the 4 pixels
+    assert result.info["accepted"].tolist() == [4]
+    torch.testing.assert_close(result.x_adv, torch.full_like(x, 0.2), rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------- query counting
