@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks.base import CPU_PASS_SIZE
+from bandlimit._torch import CPU_PASS_SIZE
 from defenses.post_averaging import PostAveraging, sample_directions
 
 
