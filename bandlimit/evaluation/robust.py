@@ -166,10 +166,10 @@ def evaluate(
             over its budget (the message names the attack and the sample).
     """
     check_model(model)
-    plan = plan_attacks([attacks] if hasattr(attacks, "run") else attacks)
     _check_args(eot, eot_samples, votes, mode, seed, budget_s, index_offset)
     check_positive_int(batch_size, "batch_size")
     check_bool(checks, "checks")
+    plan = plan_attacks([attacks] if hasattr(attacks, "run") else attacks)
     dev = resolve_device(device, model=model)
     config = {
         "attacks": [jsonable({"key": p.key, **p.describe()}) for p in plan],
