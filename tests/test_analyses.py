@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import pytest
 import torch
+from _doubles import FGSM, Net, Overshoot
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, ThreatModel
 from bandlimit.evaluation import (
     BudgetViolation,
     FilteredResult,
@@ -21,40 +18,6 @@ from bandlimit.evaluation import (
 )
 from bandlimit.evaluation.filtered import default_bandwidths, default_radii, split_components
 from bandlimit.spectral import band_energy, fourier_basis, mean_spectrum
-
-
-class FGSM(Attack):
-    name: ClassVar[str] = "fgsm"
-    uses_gradients: ClassVar[bool] = True
-
-    def __init__(self, *, eps: float) -> None:
-        super().__init__(eps=eps)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        xr = x.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y), xr)
-        return AttackResult((x + self._config["eps"] * g.sign()).clamp(0, 1))
-
-
-class Overshoot(FGSM):
-    name: ClassVar[str] = "overshoot"
-
-    def _run(self, model, x, y, **kw) -> AttackResult:
-        return AttackResult((x + 2 * self._config["eps"]).clamp(0, 1))
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(24, 4)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
 
 
 @pytest.fixture

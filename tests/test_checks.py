@@ -6,115 +6,38 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from _doubles import GradSign, Net, ProtocolAttack, Quantized, RandomNoise
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from bandlimit.attack import AttackResult
+from bandlimit.evaluation import FINDING_SOURCES, evaluate
 from bandlimit.evaluation import checks as chk
-from bandlimit.evaluation import evaluate
 
 
-class GradSign(Attack):
-    """Iterated gradient-sign attack (L∞), optional random start and EOT."""
-
-    name: ClassVar[str] = "gradsign"
-    uses_gradients: ClassVar[bool] = True
-
-    def __init__(self, *, eps: float, steps: int = 1, random_start: bool = False, eot_samples: int = 1) -> None:
-        super().__init__(eps=eps, steps=steps, random_start=random_start, eot_samples=eot_samples)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        eps, steps = self._config["eps"], self._config["steps"]
-        x_adv = x.clone()
-        if self._config["random_start"]:
-            x_adv = (x + (torch.rand(x.shape, generator=generator) * 2 - 1) * eps).clamp(0, 1)
-        alpha = eps if steps == 1 else 2.5 * eps / steps
-        for _ in range(steps):
-            g = torch.zeros_like(x)
-            for _ in range(self._config["eot_samples"]):
-                xr = x_adv.detach().requires_grad_(True)
-                g += torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)[0]
-            x_adv = torch.min(torch.max(x_adv + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
-        return AttackResult(x_adv.detach())
-
-
-class NoEOT(GradSign):
+class NoEOT(ProtocolAttack):
     """A gradient attack without an eot_samples setting."""
 
     name: ClassVar[str] = "noeot"
 
     def __init__(self, *, eps: float) -> None:
-        Attack.__init__(self, eps=eps)
+        super().__init__(eps=eps)
 
-    def _run(self, model, x, y, **kw: Any) -> AttackResult:
-        inner = GradSign(eps=self._config["eps"])
-        return inner._run(model, x, y, **kw)
-
-
-class RandomNoise(Attack):
-    name: ClassVar[str] = "noise"
-    uses_gradients: ClassVar[bool] = False
-
-    def __init__(self, *, eps: float, tries: int = 20) -> None:
-        super().__init__(eps=eps, tries=tries)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        x_adv, done = x.clone(), torch.zeros(x.shape[0], dtype=torch.bool)
-        for _ in range(self._config["tries"]):
-            cand = (x + self._config["eps"] * (torch.randint(0, 2, x.shape, generator=generator) * 2.0 - 1)).clamp(0, 1)
-            take = (model(cand).argmax(1) != y) & ~done
-            x_adv[take] = cand[take]
-            done |= take
-        return AttackResult(x_adv)
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, generator: Any) -> AttackResult:
+        return GradSign(eps=self.config["eps"]).run(model, x, y, generator=generator)
 
 
-class WeakerWithEps(Attack):
+class WeakerWithEps(ProtocolAttack):
     """Perturbs only at small eps: robust accuracy rises with eps (a broken attack)."""
 
     name: ClassVar[str] = "weird"
-    uses_gradients: ClassVar[bool] = True
 
     def __init__(self, *, eps: float) -> None:
         super().__init__(eps=eps)
 
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        if self._config["eps"] > 0.2:
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, generator: Any) -> AttackResult:
+        if self.config["eps"] > 0.2:
             return AttackResult(x.clone())
-        inner = GradSign(eps=self._config["eps"], steps=5)
-        return inner._run(model, x, y, targets=None, generator=None, clean_logits=None)
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(24, 4)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
-
-
-class Quantized(nn.Module):
-    """Input quantisation with round(): the input gradient is exactly zero."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(torch.round(x * 4) / 4)
+        return GradSign(eps=self.config["eps"], steps=5).run(model, x, y)
 
 
 class Noisy(nn.Module):
@@ -173,7 +96,7 @@ class TestOnModels:
     def test_gradient_masking_flags(self, net):
         model = Quantized(net).eval()
         data = labelled(model)
-        attacks = [GradSign(eps=0.05), GradSign(eps=0.1), RandomNoise(eps=0.1), GradSign(eps=0.5, steps=5)]
+        attacks = [GradSign(eps=0.05), GradSign(eps=0.1), RandomNoise(eps=0.1, tries=20), GradSign(eps=0.5, steps=5)]
         res = evaluate(model, data, attacks)
         found = codes(res)
         assert {"zero-gradients", "black-box-beats-white-box", "eps-flat", "huge-eps-robust"} <= found
@@ -181,6 +104,10 @@ class TestOnModels:
         assert zero.details["count"] == zero.details["n"] == 24
         assert zero.doc.endswith("#zero-gradients") and "BPDA" in zero.advice
         assert all(f.severity == "warning" and f.message and f.advice for f in res.findings)
+        # Model checks come first; the attack-outcome ones are what a merge of shards recomputes.
+        sources = {f.code: f.source for f in res.findings}
+        assert sources.pop("zero-gradients") == "model" and set(sources.values()) == {"outcome"}
+        assert [f.source for f in res.findings] == sorted((f.source for f in res.findings), key=FINDING_SOURCES.index)
 
     def test_randomized_model_gets_eot(self, net):
         model = Noisy(net).eval()
@@ -204,7 +131,7 @@ class TestOnModels:
         assert "no eot_samples setting" in finding.message and missing.eot["missing"] == ["noeot/linf/0.05"]
 
     def test_explicit_eot_on_deterministic_model(self, net):
-        res = evaluate(net, labelled(net, n=8), [GradSign(eps=0.05), RandomNoise(eps=0.05)], eot=2)
+        res = evaluate(net, labelled(net, n=8), [GradSign(eps=0.05), RandomNoise(eps=0.05, tries=20)], eot=2)
         assert res.eot["applied"] == {"gradsign/linf/0.05": 2} and "randomized-model" not in codes(res)
 
     @pytest.mark.parametrize("fn", [lambda z: z.softmax(dim=1), lambda z: torch.sigmoid(z)], ids=["softmax", "sigmoid"])
@@ -225,6 +152,9 @@ class TestOnModels:
         masked = Quantized(net).eval()
         res = evaluate(masked, labelled(masked), [GradSign(eps=0.05)], sanity_attack=GradSign(eps=0.5, steps=5))
         assert res.checks["huge-eps"] == "flagged" and "huge-eps-robust" in codes(res)
+        probe = next(f for f in res.findings if f.code == "huge-eps-robust")
+        assert probe.source == "probe" and probe.details["label"].startswith("sanity:gradsign/linf/0.5")
+        assert res.findings[-1] is probe  # listed after the model and outcome findings
         with pytest.raises(ValueError, match="sanity_attack: expected a budget"):
             evaluate(net, data, [GradSign(eps=0.05)], sanity_attack=GradSign(eps=0.1))
         skipped = evaluate(net, data, [GradSign(eps=0.05)])

@@ -3,122 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
+from _doubles import GradSign, Net, RandomNoise, Scripted
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, ThreatModel
+from attacks.pgd import FGSM, PGD
 from bandlimit.evaluation import BudgetViolation, EvaluationResult, evaluate, verify_adversarial
 
 
-# ----------------------------------------------------------------------------- test attacks
-class GradSign(Attack):
-    """FGSM (steps=1, no random start) or PGD, L∞ or L2, with EOT; small and independent."""
-
-    name: ClassVar[str] = "gradsign"
-    uses_gradients: ClassVar[bool] = True
-
-    def __init__(
-        self, *, eps: float, norm: str = "linf", steps: int = 1, random_start: bool = False, eot_samples: int = 1
-    ) -> None:
-        super().__init__(eps=eps, norm=norm, steps=steps, random_start=random_start, eot_samples=eot_samples)
+class TupleThreat(GradSign):
+    """Describes its budget as a tuple instead of a ThreatModel."""
 
     @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel(self._config["norm"], self._config["eps"])
-
-    @property
-    def randomized(self) -> bool:
-        return self._config["random_start"]
-
-    def _grad(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        total = torch.zeros_like(x)
-        for _ in range(self._config["eot_samples"]):
-            xr = x.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
-            total += g
-        return total
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        eps, norm, steps = self._config["eps"], self._config["norm"], self._config["steps"]
-        x_adv = x.clone()
-        if self._config["random_start"]:
-            x_adv = (x + (torch.rand(x.shape, generator=generator, device=x.device) * 2 - 1) * eps).clamp(0, 1)
-        alpha = eps if steps == 1 else 2.5 * eps / steps
-        for _ in range(steps):
-            g = self._grad(model, x_adv, y)
-            if norm == "linf":
-                x_adv = x_adv + alpha * g.sign()
-                x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
-            else:
-                gn = g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-                delta = x_adv + alpha * g / gn - x
-                dn = delta.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-                x_adv = (x + delta * torch.clamp(eps / dn, max=1.0)).clamp(0, 1)
-        return AttackResult(x_adv.detach())
-
-
-class RandomNoise(Attack):
-    """Black-box: try random ±eps sign images, keep the first that fools the model."""
-
-    name: ClassVar[str] = "noise"
-    uses_gradients: ClassVar[bool] = False
-
-    def __init__(self, *, eps: float, tries: int = 10) -> None:
-        super().__init__(eps=eps, tries=tries)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    @property
-    def randomized(self) -> bool:
-        return True
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        x_adv = x.clone()
-        queries = torch.zeros(x.shape[0], dtype=torch.long)
-        done = torch.zeros(x.shape[0], dtype=torch.bool)
-        for _ in range(self._config["tries"]):
-            sign = torch.randint(0, 2, x.shape, generator=generator, device=x.device) * 2.0 - 1
-            cand = (x + self._config["eps"] * sign).clamp(0, 1)
-            fooled = model(cand).argmax(1) != y
-            queries += (~done).long()
-            take = fooled & ~done
-            x_adv[take] = cand[take]
-            done |= fooled
-        return AttackResult(x_adv, queries=queries)
-
-
-class Scripted(Attack):
-    """Returns whatever ``make(x)`` gives: for cheating, NaN and overshooting outputs."""
-
-    name: ClassVar[str] = "scripted"
-    uses_gradients: ClassVar[bool] = False
-
-    def __init__(self, *, eps: float, make: Any, norm: str = "linf") -> None:
-        super().__init__(eps=eps, make=make, norm=norm)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel(self._config["norm"], self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        return AttackResult(self._config["make"](x), info={"success": torch.ones(x.shape[0], dtype=torch.bool)})
-
-
-# ------------------------------------------------------------------------------- fixtures
-class Net(nn.Module):
-    def __init__(self, channels: int = 3, classes: int = 4) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, 6, 3, padding=1)
-        self.head = nn.Linear(6 * 4, classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
+    def threat(self) -> Any:
+        return ("linf", self.config["eps"])
 
 
 @pytest.fixture
@@ -208,19 +109,21 @@ class TestRobustAccuracy:
         attacks = [GradSign(eps=0.05), GradSign(eps=0.05, steps=5), RandomNoise(eps=0.05), GradSign(eps=0.1)]
         res = evaluate(model, data, attacks, mode=mode, batch_size=8)
         y = res.samples.label
+        correct = res.samples.clean_pred == y
         assert set(res.robust_accuracy) == {"linf/0.05", "linf/0.1"}
         for group in res.groups:
             robust = res.samples.robust[group.key]
-            for key in group.attacks:
+            alive = correct.clone()
+            for key in group.attacks:  # in the order the group ran them
                 pred = res.samples.pred[key]
-                if mode == "individual":
-                    survived = pred == y
-                    assert bool((robust <= survived).all())
-                    summary = next(s for s in res.attacks if s.key == key)
-                    assert group.robust_accuracy <= summary.robust_accuracy + 1e-12
-                else:  # skipped samples (-1) were already broken or misclassified
-                    assert bool((robust <= ((pred == y) | (pred == -1))).all())
-                assert bool((~robust | (pred == y)).all()) or mode == "cascade"
+                # Robust in the group: every attack of the group ran on the sample and failed.
+                assert bool((~robust | (pred == y)).all())
+                # Skipped (-1): misclassified, or (cascade) already broken by an earlier attack.
+                assert torch.equal(pred == -1, ~(alive if mode == "cascade" else correct))
+                alive &= ~((pred >= 0) & (pred != y))
+                summary = next(s for s in res.attacks if s.key == key)
+                assert group.robust_accuracy <= summary.robust_accuracy + 1e-12
+            assert torch.equal(robust, alive)
         assert res.robust_accuracy_at(0.05) == res.groups[0].robust_accuracy
 
     def test_cascade_equals_individual_for_deterministic_attacks(self, model, data):
@@ -240,8 +143,11 @@ class TestRobustAccuracy:
         attacked = res.samples.pred[s.key] >= 0
         assert s.queries_mean == pytest.approx(float(q[attacked].double().mean()))
         assert 1 <= s.queries_median <= 4 and s.time_s >= 0
-        if s.n_success:
-            assert s.queries_mean_success <= s.queries_mean + 1e-12
+        broken = attacked & (res.samples.pred[s.key] != res.samples.label)
+        assert s.n_success == int(broken.sum()) > 0
+        assert s.queries_mean_success == pytest.approx(float(q[broken].double().mean()))
+        # A sample stops costing queries once broken; the others use every try.
+        assert s.queries_mean_success <= s.queries_mean + 1e-12
 
     def test_same_attack_twice_gets_unique_keys(self, model, data):
         res = evaluate(model, data, [GradSign(eps=0.05), GradSign(eps=0.05)], checks=False)
@@ -267,7 +173,13 @@ class TestRobustAccuracy:
         ("kwargs", "error", "match"),
         [
             ({"attacks": []}, ValueError, "at least one attack"),
-            ({"attacks": [object()]}, TypeError, r"attacks\[0\].*run"),
+            (
+                {"attacks": [object()]},
+                TypeError,
+                r"attacks\[0\].*missing name, threat, randomized, uses_gradients, run",
+            ),
+            ({"attacks": [GradSign(eps=0.05), TupleThreat(eps=0.05)]}, TypeError, r"attacks\[1\].*ThreatModel.*tuple"),
+            ({"checks": "yes"}, TypeError, "checks: expected True or False"),
             ({"mode": "avg"}, ValueError, "mode: expected one of"),
             ({"eot": "yes"}, ValueError, "eot: expected"),
             ({"votes": 0}, ValueError, "votes"),
@@ -279,6 +191,11 @@ class TestRobustAccuracy:
         args = {"attacks": [GradSign(eps=0.05)], **kwargs}
         with pytest.raises(error, match=match):
             evaluate(model, data, args.pop("attacks"), **args)
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+    def test_cuda_without_cuda_is_refused(self, model, data):
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            evaluate(model, data, [GradSign(eps=0.05)], device="cuda")
 
     def test_bad_data(self, model):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -316,6 +233,12 @@ class TestResume:
         with pytest.raises(ValueError, match="seed"):
             evaluate(model, data, [GradSign(eps=0.05)], batch_size=8, seed=1, state_path=tmp_path / "s.pt")
 
+    def test_state_of_another_version_refused(self, model, data, tmp_path):
+        path = tmp_path / "s.pt"
+        torch.save({"version": 1, "batches": {}}, path)
+        with pytest.raises(ValueError, match=r"state file of version 2.*state version 1.*delete it"):
+            evaluate(model, data, [GradSign(eps=0.05)], batch_size=8, state_path=path)
+
     def test_other_data_refused(self, model, data, tmp_path):
         x, y = data
         evaluate(model, data, [GradSign(eps=0.05)], batch_size=8, state_path=tmp_path / "s.pt")
@@ -332,7 +255,7 @@ class TestJson:
         assert back.to_dict() == res.to_dict()
         assert torch.equal(back.samples.pred[res.attacks[0].key], res.samples.pred[res.attacks[0].key])
         assert math.isinf(back.attacks[2].eps) and back.seed == 0 and back.complete
-        assert back.environment["torch"] == torch.__version__
+        assert back.environment["versions"]["torch"] == torch.__version__
         assert "NaN" in path.read_text()  # non-finite floats are strict-JSON strings
 
     def test_wrong_kind_refused(self, model, data):
@@ -343,8 +266,7 @@ class TestJson:
 
 
 def test_with_library_attacks(model, data):
-    pgd = pytest.importorskip("attacks.pgd")
-    attacks = [pgd.FGSM(eps=0.05), pgd.PGD(eps=0.05, steps=5), pgd.PGD(eps=0.05, norm="l2", steps=5)]
+    attacks = [FGSM(eps=0.05), PGD(eps=0.05, steps=5), PGD(eps=0.05, norm="l2", steps=5)]
     res = evaluate(model, data, attacks, batch_size=8)
     g = res.groups[0]
     for key in g.attacks:
@@ -368,7 +290,6 @@ def test_batches_independent_of_source_batching(n):
 
 @pytest.mark.parametrize("name", ["evaluate", "perturbation_spectrum", "filtered_accuracy", "fourier_heatmap"])
 def test_every_evaluation_function_takes_progress_true_and_rejects_junk(name: str, tiny_model: nn.Module) -> None:
-    from attacks.pgd import PGD
     from bandlimit import evaluation
 
     fn = getattr(evaluation, name)
@@ -383,4 +304,16 @@ def test_every_evaluation_function_takes_progress_true_and_rejects_junk(name: st
     }[name]
     with pytest.raises(TypeError, match="progress: expected True"):
         fn(tiny_model, (x, y), progress=1.5, **extra)
-    assert fn(tiny_model, (x, y), progress=True, **extra) is not None
+    barred = fn(tiny_model, (x, y), progress=True, **extra)
+    plain = fn(tiny_model, (x, y), progress=False, **extra)
+    assert type(barred) is type(plain) and _numbers(barred) == _numbers(plain)
+
+
+def _numbers(result: Any) -> dict[str, Any]:
+    """A result's JSON without what may differ between identical runs (timings, environment)."""
+    out = result.to_dict()
+    for key in ("environment", "time_s"):
+        out.pop(key, None)
+    for attack in out.get("attacks", []):
+        attack.pop("time_s")
+    return out

@@ -1,42 +1,24 @@
 """Sharded evaluation (``bandlimit evaluate`` under torchrun) reproduces the single-process run.
 
 No processes are started: a shard is ``evaluate(data[a:b], index_offset=a)``, exactly what each
-rank runs, and the merge is the CLI's :func:`~bandlimit.app.runs.merge_evaluations`.
+rank runs, and the merge is :meth:`~bandlimit.evaluation.EvaluationResult.merge`, as in the CLI.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import torch
+from _doubles import Overshoot
 from torch import Tensor, nn
 
-from attacks.base import Attack, AttackResult, ThreatModel
 from attacks.pgd import PGD
-from bandlimit.app.runs import merge_evaluations
 from bandlimit.cli._common import shard
-from bandlimit.evaluation import BudgetViolation, evaluate
+from bandlimit.evaluation import BudgetViolation, EvaluationResult, evaluate
 from bandlimit.training.distributed import DistInfo
 
 BATCH = 8
-
-
-class Cheat(Attack):
-    """Moves every image by twice its budget, so verification fails on the first attacked sample."""
-
-    name: ClassVar[str] = "cheat"
-    uses_gradients: ClassVar[bool] = False
-
-    def __init__(self, *, eps: float) -> None:
-        super().__init__(eps=eps)
-
-    @property
-    def threat(self) -> ThreatModel:
-        return ThreatModel("linf", self._config["eps"])
-
-    def _run(self, model, x, y, *, targets, generator, clean_logits) -> AttackResult:
-        return AttackResult((x + 2 * self._config["eps"]).clamp(0, 1))
 
 
 class Exploding(nn.Module):
@@ -105,7 +87,7 @@ def test_budget_violation_names_global_sample(tiny_model, data):
     with torch.no_grad():
         y = tiny_model(x).argmax(1)  # every sample correct: the first attacked one is the first of the slice
     with pytest.raises(BudgetViolation, match=r"sample 24 "):
-        evaluate(tiny_model, (x[24:], y[24:]), [Cheat(eps=0.03)], batch_size=BATCH, checks=False, index_offset=24)
+        evaluate(tiny_model, (x[24:], y[24:]), [Overshoot(eps=0.03)], batch_size=BATCH, checks=False, index_offset=24)
 
 
 @pytest.mark.parametrize(("offset", "error"), [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("8", TypeError)])
@@ -166,7 +148,7 @@ def test_merged_shards_equal_single_process(tiny_model, data, n, world):
     for rank in range(world):
         part, offset = shard(ds, DistInfo(rank=rank, world_size=world), BATCH)
         parts.append(evaluate(tiny_model, part, attacks, batch_size=BATCH, seed=1, index_offset=offset))
-    merged = merge_evaluations(parts, tuple(data[0].shape[1:]))
+    merged = EvaluationResult.merge(parts, tuple(data[0].shape[1:]))
     assert merged.n == whole.n == n
     assert merged.clean_accuracy == whole.clean_accuracy
     assert merged.robust_accuracy == whole.robust_accuracy

@@ -7,22 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from _doubles import Net
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from bandlimit._torch import CPU_PASS_SIZE
 from bandlimit.evaluation import HeatmapResult, fourier_heatmap, heatmap_cells
 from bandlimit.spectral import fourier_basis, fourier_partner
-
-
-class Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 6, 3, padding=1)
-        self.head = nn.Linear(24, 4)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
 
 
 @pytest.fixture
@@ -168,7 +158,7 @@ class TestProgressOption:
     def test_true_drives_a_bar_and_changes_nothing(self, model, data, monkeypatch):
         import contextlib
 
-        from bandlimit.evaluation import _common
+        from bandlimit import _progress
 
         calls: list[tuple[str, int, int]] = []
         titles: list[str] = []
@@ -179,7 +169,7 @@ class TestProgressOption:
             yield lambda d, c, t: calls.append((d, c, t))
 
         plain = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5)
-        monkeypatch.setattr(_common, "_rich_bar", recording_bar)
+        monkeypatch.setattr(_progress, "progress_bar", recording_bar)
         barred = fourier_heatmap(model, data, norm=6.0, seed=1, batch_size=5, progress=True)
         assert titles == ["heat map"] and calls and calls[-1][1] == calls[-1][2]  # the bar reaches its total
         torch.testing.assert_close(barred.error, plain.error, rtol=0, atol=0)

@@ -26,8 +26,8 @@ COLUMN_NOTES = (
 
 def write_demo_folder(result: Any, out_dir: Path) -> dict[str, str]:
     """Write every file of the demo and return ``{kind: path}``."""
+    from bandlimit._env import environment
     from bandlimit.app.demo import demo_json
-    from bandlimit.evaluation.results import environment
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""The results folder of a command-line run, and the merge of per-rank results under torchrun.
+"""The results folder of a command-line run.
 
 A run folder holds, all written atomically (temporary file in the folder, then rename):
 
@@ -27,7 +27,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import torch
 
 from bandlimit._io import atomic_write
 
-__all__ = ["RunFolder", "environment_info", "merge_evaluations", "to_toml"]
+__all__ = ["RunFolder", "environment_info", "to_toml"]
 
 _PACKAGES = ("torch", "torchvision", "numpy", "scipy", "rich", "matplotlib", "torchattacks")
 
@@ -216,79 +216,3 @@ class RunFolder:
         self.figures[name] = target
         self.captions[name] = caption
         return target
-
-
-# ------------------------------------------------------------------------ torchrun shards
-_POST_CODES = ("black-box-beats-white-box", "eps-not-monotone", "eps-flat")
-
-
-def merge_evaluations(shards: Sequence[Any], image_shape: Sequence[int]) -> Any:
-    """One ``EvaluationResult`` from the results of contiguous shards of the data, in order.
-
-    Per-sample records are concatenated (indices offset by the sizes of the shards before),
-    summaries and the post-run checks (black-box vs white-box, eps curves, huge eps) are
-    recomputed on the whole table, exactly as a single process computes them. Checks on the
-    model itself (randomness, gradients, output type) and the huge-eps probe come from the
-    first shard, which holds the first samples like a single-process run.
-
-    Args:
-        shards: ``EvaluationResult`` per rank, in rank order (rank r holds the r-th slice).
-        image_shape: ``(C, H, W)`` of the images (for the huge-eps budget).
-    """
-    from bandlimit.evaluation import EvaluationResult
-    from bandlimit.evaluation._summary import Planned, post_checks, summaries
-
-    if not shards:
-        raise ValueError("shards: expected at least one result, got none")
-    first = shards[0]
-    if len(shards) == 1:
-        return first
-    plan = []
-    for s in first.attacks:
-        info = {"name": s.name, "norm": s.norm, "eps": s.eps, "uses_gradients": s.uses_gradients, "config": s.config}
-        p = Planned(s.key, s.group, None, info)
-        p.eot_samples = s.eot_samples
-        plan.append(p)
-    by_key = {p.key: p for p in plan}
-    groups = {g.key: [by_key[k] for k in g.attacks] for g in first.groups}
-    records, offset = [], 0
-    for shard in shards:
-        t = shard.samples
-        times = {a.key: a.time_s for a in shard.attacks}
-        attacks = {
-            k: {"pred": t.pred[k], "dist": t.distance[k], "queries": t.queries[k], "time": times.get(k, 0.0)}
-            for k in by_key
-        }
-        records.append((offset, {"label": t.label, "clean_pred": t.clean_pred, "attacks": attacks}))
-        offset += int(t.label.numel())
-    summary = summaries(plan, groups, records, first.mode)
-    status = dict(first.checks)
-    findings = [
-        f
-        for f in first.findings
-        if f.code not in _POST_CODES
-        and not (f.code == "huge-eps-robust" and not str(f.details.get("label", "")).startswith("sanity:"))
-    ]
-    if "all" not in status:  # checks=False leaves a single "all" entry
-        findings += post_checks(plan, groups, records, summary, first.mode, torch.zeros(1, *image_shape), status)
-    table, attack_summaries, group_summaries, clean_acc = summary
-    return EvaluationResult(
-        n=int(table.label.numel()),
-        clean_accuracy=clean_acc,
-        robust_accuracy={g.key: g.robust_accuracy for g in group_summaries},
-        attacks=attack_summaries,
-        groups=group_summaries,
-        samples=table,
-        findings=findings,
-        checks=status,
-        complete=all(s.complete for s in shards),
-        mode=first.mode,
-        randomized=any(s.randomized for s in shards),
-        votes=first.votes,
-        eot=first.eot,
-        sanity=first.sanity,
-        time_s=max(s.time_s for s in shards),
-        seed=first.seed,
-        config={**first.config, "n": offset, "world_size": len(shards)},
-        environment={**first.environment, "world_size": len(shards)},
-    )

@@ -165,8 +165,7 @@ def _evaluate(
     model: Any, data: Any, attacks: list[Any], settings: dict[str, Any], plan: dict[str, Any], ctx: dict[str, Any]
 ) -> tuple[Any, bool]:
     """Run the harness on this rank's shard; merge on rank 0 under torchrun; survive Ctrl-C."""
-    from bandlimit.app.runs import merge_evaluations
-    from bandlimit.evaluation import evaluate
+    from bandlimit.evaluation import EvaluationResult, evaluate
 
     info, state = ctx["info"], Path(ctx["state"])
     if info.enabled:
@@ -200,7 +199,7 @@ def _evaluate(
         from bandlimit.training.distributed import all_gather_objects
 
         shards = all_gather_objects(result, info)
-        result = merge_evaluations(shards, C.image_shape(data)) if info.is_main else result
+        result = EvaluationResult.merge(shards, C.image_shape(data)) if info.is_main else result
         box = [result]
         import torch.distributed as dist
 

@@ -9,8 +9,8 @@
   Wang et al.'s low/high-frequency components.
 
 This package is core: it never imports ``attacks`` or ``defenses``; attack objects come in as
-arguments and are used through their duck-typed interface (``run``, ``threat``,
-``uses_gradients``, ``config``, ``replace``).
+arguments and are used through the core protocol :class:`bandlimit.attack.Attack` (plus the
+optional ``config`` and ``replace`` for EOT).
 """
 
 from __future__ import annotations
@@ -21,20 +21,18 @@ from bandlimit.evaluation._verify import (
     BudgetViolation,
     verify_adversarial,
 )
+from bandlimit.evaluation.analysis_results import FilteredResult, HeatmapResult, SpectrumReport, SpectrumResult
+from bandlimit.evaluation.evaluation_result import EvaluationResult
 from bandlimit.evaluation.filtered import filtered_accuracy
 from bandlimit.evaluation.heatmap import fourier_heatmap, heatmap_cells
 from bandlimit.evaluation.results import (
+    FINDING_SOURCES,
     SCHEMA_VERSION,
     AttackSummary,
-    EvaluationResult,
-    FilteredResult,
     Finding,
     GroupSummary,
-    HeatmapResult,
     Result,
     SampleTable,
-    SpectrumReport,
-    SpectrumResult,
 )
 from bandlimit.evaluation.robust import RANDOMIZED_VOTES, evaluate
 from bandlimit.evaluation.spectrum import perturbation_spectrum
@@ -42,6 +40,7 @@ from bandlimit.evaluation.spectrum import perturbation_spectrum
 __all__ = [
     "BUDGET_ATOL",
     "BUDGET_RTOL",
+    "FINDING_SOURCES",
     "RANDOMIZED_VOTES",
     "SCHEMA_VERSION",
     "AttackSummary",

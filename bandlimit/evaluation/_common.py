@@ -1,108 +1,28 @@
-"""Helpers shared by the evaluation functions: data batches, model guard, predictions, seeds."""
+"""Helpers shared by the evaluation functions: data batches, predictions, seeds.
+
+Progress reporting, devices and the model guard are the core's (:mod:`bandlimit._progress`,
+:mod:`bandlimit._torch`).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import math
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_images, check_labels, check_positive_int
-from bandlimit._torch import model_guard
 
-__all__ = [
-    "Progress",
-    "batches",
-    "derive_generator",
-    "known_total",
-    "model_guard",
-    "notify",
-    "predict",
-    "progress_option",
-    "resolve_device",
-]
-
-#: ``progress(description, completed, total)``; called after every unit of work.
-Progress = Callable[[str, int, int], None]
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-@contextlib.contextmanager
-def _rich_bar(title: str) -> Iterator[Progress]:
-    """A transient rich progress bar on stderr; yields the ``progress`` callback that drives it."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-    from rich.progress import Progress as RichProgress
-
-    columns = (TextColumn(f"[bold]{title}[/] {{task.description}}"), BarColumn(), MofNCompleteColumn())
-    with RichProgress(
-        *columns, TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True
-    ) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(description: str, completed: int, total: int) -> None:
-            bar.update(task, description=description, completed=completed, total=total or None)
-
-        yield update
-
-
-def progress_option(title: str) -> Callable[[_F], _F]:
-    """Let a function's ``progress`` argument also be ``True`` (a progress bar) or ``False``.
-
-    The decorated function sees a callback or None: ``True`` becomes a transient rich
-    progress bar on stderr for the duration of the call, ``False`` becomes None, and anything
-    else that is not callable raises ``TypeError`` before any work.
-    """
-
-    def decorate(fn: _F) -> _F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            flag = kwargs.get("progress")
-            if flag is True:
-                with _rich_bar(title) as update:
-                    return fn(*args, **{**kwargs, "progress": update})
-            if flag is False:
-                kwargs["progress"] = None
-            elif flag is not None and not callable(flag):
-                raise TypeError(
-                    "progress: expected True (a progress bar), False/None, or a callable "
-                    f"progress(description, completed, total), got {type(flag).__name__}"
-                )
-            return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-def notify(progress: Progress | None, description: str, completed: int, total: int) -> None:
-    """Call ``progress`` if one was given (the harness itself never prints)."""
-    if progress is not None:
-        progress(description, completed, total)
+__all__ = ["batches", "check_model", "derive_generator", "known_total", "predict"]
 
 
 def check_model(model: Any) -> None:
     """Raise TypeError unless ``model`` is an ``nn.Module``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-
-
-def resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """``device`` if given, else the device of the model's first parameter or buffer, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()

@@ -20,13 +20,12 @@ import torch
 from torch import Tensor
 
 from bandlimit._checks import RANGE_TOLERANCE
+from bandlimit.attack import distance
 
 __all__ = [
     "BUDGET_ATOL",
     "BUDGET_RTOL",
     "BudgetViolation",
-    "attack_info",
-    "distance",
     "verify_adversarial",
 ]
 
@@ -35,51 +34,9 @@ BUDGET_ATOL = 1e-5
 #: Relative slack on the perturbation budget.
 BUDGET_RTOL = 1e-5
 
-_NORMS = ("linf", "l2")
-
 
 class BudgetViolation(ValueError):
     """An attack returned an adversarial example outside its threat model (or NaN)."""
-
-
-def attack_info(attack: Any, position: int) -> dict[str, Any]:
-    """Name, threat and flags of a duck-typed attack object; checks the interface.
-
-    Raises:
-        TypeError: the object lacks ``run``, ``threat`` (with ``norm`` and ``eps``) or
-            ``uses_gradients``.
-    """
-    where = f"attacks[{position}] ({type(attack).__name__})"
-    if not callable(getattr(attack, "run", None)):
-        raise TypeError(f"{where}: expected an attack with a run(model, x, y, ...) method")
-    threat = getattr(attack, "threat", None)
-    norm, eps = getattr(threat, "norm", None), getattr(threat, "eps", None)
-    if norm not in _NORMS or not isinstance(eps, (int, float)) or isinstance(eps, bool):
-        raise TypeError(
-            f"{where}: expected .threat with norm in {list(_NORMS)} and a numeric eps, got norm={norm!r}, eps={eps!r}"
-        )
-    if math.isnan(eps) or eps < 0:
-        raise ValueError(f"{where}: expected eps >= 0, got {eps}")
-    uses_gradients = getattr(attack, "uses_gradients", None)
-    if not isinstance(uses_gradients, bool):
-        raise TypeError(f"{where}: expected a bool .uses_gradients, got {uses_gradients!r}")
-    config = getattr(attack, "config", {})
-    return {
-        "name": str(getattr(attack, "name", type(attack).__name__)),
-        "norm": norm,
-        "eps": float(eps),
-        "uses_gradients": uses_gradients,
-        "randomized": bool(getattr(attack, "randomized", False)),
-        "config": dict(config) if isinstance(config, dict) else {},
-    }
-
-
-def distance(delta: Tensor, norm: str) -> Tensor:
-    """Per-sample size of ``delta`` ``(N, ...)`` in ``norm`` over the whole image, in float64."""
-    flat = delta.flatten(1).double()
-    if norm == "linf":
-        return flat.abs().amax(dim=1)
-    return flat.norm(p=2, dim=1)
 
 
 def _project(x: Tensor, x_adv: Tensor, norm: str, eps: float) -> Tensor:
@@ -91,7 +48,7 @@ def _project(x: Tensor, x_adv: Tensor, norm: str, eps: float) -> Tensor:
     if norm == "linf":
         delta = delta.clamp(-eps, eps)
     else:
-        size = distance(delta, "l2").to(delta.dtype)
+        size = distance(delta, "l2", dtype=torch.float64).to(delta.dtype)
         scale = torch.where(size > eps, eps / size.clamp_min(1e-30), torch.ones_like(size))
         delta = delta * scale.view(-1, *([1] * (delta.dim() - 1)))
     # x + delta lies between x and the clamped x_adv, so [0, 1] holds up to rounding.
@@ -154,7 +111,7 @@ def verify_adversarial(
             f"attack {attack}: x_adv leaves [0, 1] (values in [{lo:.6g}, {hi:.6g}]) at {sample(outside)}"
         )
     if not math.isinf(eps):
-        dist = distance(x_adv - x, norm)
+        dist = distance(x_adv - x, norm, dtype=torch.float64)
         limit = eps + BUDGET_ATOL + BUDGET_RTOL * eps
         over = dist > limit
         if bool(over.any()):
@@ -165,4 +122,4 @@ def verify_adversarial(
                 "its threat model"
             )
     projected = _project(x, x_adv, norm, eps)
-    return projected, distance(projected - x, norm)
+    return projected, distance(projected - x, norm, dtype=torch.float64)

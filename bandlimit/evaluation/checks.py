@@ -75,8 +75,8 @@ DOC_ANCHORS = {
 RANDOMIZED_RTOL = 1e-4
 
 
-def _finding(code: str, message: str, advice: str, **details: object) -> Finding:
-    return Finding(code, "warning", message, advice, DOC_ANCHORS[code], dict(details))
+def _finding(code: str, source: str, message: str, advice: str, **details: object) -> Finding:
+    return Finding(code, "warning", message, advice, DOC_ANCHORS[code], dict(details), source)
 
 
 @torch.no_grad()
@@ -114,7 +114,9 @@ def randomized_finding(applied: dict[str, int], not_applied: Sequence[str], eot:
             "Re-run with eot='auto' or eot=<samples> and attacks that support "
             "replace(eot_samples=n), or average the defence's randomness inside the attack."
         )
-    return _finding("randomized-model", message, advice, eot_applied=dict(applied), eot_missing=list(not_applied))
+    return _finding(
+        "randomized-model", "model", message, advice, eot_applied=dict(applied), eot_missing=list(not_applied)
+    )
 
 
 def check_gradients(model: nn.Module, x: Tensor, y: Tensor) -> list[Finding]:
@@ -135,6 +137,7 @@ def check_gradients(model: nn.Module, x: Tensor, y: Tensor) -> list[Finding]:
             return [
                 _finding(
                     "no-gradients",
+                    "model",
                     f"The loss has no gradient with respect to the input ({exc}).",
                     "Gradient attacks cannot work on this model; use BPDA (a differentiable "
                     "approximation of the blocking layer) or black-box attacks.",
@@ -149,6 +152,7 @@ def check_gradients(model: nn.Module, x: Tensor, y: Tensor) -> list[Finding]:
         findings.append(
             _finding(
                 "nan-gradients",
+                "model",
                 f"The input gradient is NaN or inf on {int(nan.sum())} of {n} correctly classified clean samples.",
                 "Look for operations with undefined derivatives (sqrt at 0, log of 0, custom "
                 "autograd functions); gradient attacks silently fail on these samples.",
@@ -160,6 +164,7 @@ def check_gradients(model: nn.Module, x: Tensor, y: Tensor) -> list[Finding]:
         findings.append(
             _finding(
                 "zero-gradients",
+                "model",
                 f"The input gradient is exactly zero on {int(zero.sum())} of {n} correctly "
                 "classified clean samples (shattered or obfuscated gradients, e.g. "
                 "quantisation or a saturated softmax).",
@@ -185,6 +190,7 @@ def check_probability_outputs(logits: Tensor) -> list[Finding]:
     return [
         _finding(
             "probability-outputs",
+            "model",
             f"The model's outputs look like probabilities ({what}), not logits.",
             "Remove the final softmax/sigmoid so the model returns logits; attack losses "
             "saturate on probabilities and gradients vanish.",
@@ -213,6 +219,7 @@ def check_black_box(group: str, broken: dict[str, Tensor], white: Sequence[str],
             findings.append(
                 _finding(
                     "black-box-beats-white-box",
+                    "outcome",
                     f"At {group}, the black-box attack {key} broke {count} samples that every "
                     f"gradient attack ({', '.join(white)}) missed.",
                     "Gradients are probably masked; strengthen the white-box attacks (more "
@@ -244,6 +251,7 @@ def check_eps_curve(label: str, points: Sequence[tuple[float, float]], n: int) -
         findings.append(
             _finding(
                 "eps-not-monotone",
+                "outcome",
                 f"{label}: robust accuracy rises from {r1:.2%} at eps={e1:.4g} to {r2:.2%} at "
                 f"eps={e2:.4g}; a larger budget can never make a model more robust.",
                 "The attack does not use its budget (masked gradients, too few steps, or a "
@@ -257,6 +265,7 @@ def check_eps_curve(label: str, points: Sequence[tuple[float, float]], n: int) -
         findings.append(
             _finding(
                 "eps-flat",
+                "outcome",
                 f"{label}: robust accuracy stays at {r_hi:.2%} from eps={e_lo:.4g} to eps={e_hi:.4g}.",
                 "Robust accuracy should fall as eps grows; a flat curve usually means masked "
                 "gradients. Try BPDA, EOT or black-box attacks.",
@@ -278,13 +287,18 @@ def huge_eps(norm: str, eps: float, numel: int) -> bool:
     return eps >= 0.5 * math.sqrt(numel)
 
 
-def check_huge_eps(label: str, robust_accuracy: float, n_robust: int) -> list[Finding]:
-    """Flag samples still robust at a budget where none should be (see :func:`huge_eps`)."""
+def check_huge_eps(label: str, robust_accuracy: float, n_robust: int, *, source: str = "outcome") -> list[Finding]:
+    """Flag samples still robust at a budget where none should be (see :func:`huge_eps`).
+
+    ``source`` says what was attacked: ``"outcome"`` for a threat group of the evaluation,
+    ``"probe"`` for the sanity attack on the first samples.
+    """
     if n_robust == 0:
         return []
     return [
         _finding(
             "huge-eps-robust",
+            source,
             f"{label}: {n_robust} samples ({robust_accuracy:.2%}) stay robust at a budget that "
             "can turn any image into a mid-grey one; a working attack leaves almost none.",
             "The attack is blocked (masked gradients, a bug in the defence's forward, or too "

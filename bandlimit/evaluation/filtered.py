@@ -24,18 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_choice, check_positive, check_positive_int
-from bandlimit.evaluation._common import (
-    Progress,
-    batches,
-    check_model,
-    known_total,
-    model_guard,
-    notify,
-    progress_option,
-    resolve_device,
-)
-from bandlimit.evaluation.results import FilteredResult, environment
+from bandlimit._checks import check_bool, check_choice, check_positive, check_positive_int
+from bandlimit._env import environment
+from bandlimit._progress import Progress, notify, progress_option
+from bandlimit._torch import model_guard, resolve_device
+from bandlimit.evaluation._common import batches, check_model, known_total
+from bandlimit.evaluation.analysis_results import FilteredResult
 from bandlimit.spectral import frequency_split, highpass, lowpass
 
 __all__ = ["default_bandwidths", "default_radii", "filtered_accuracy", "split_components"]
@@ -125,10 +119,9 @@ def filtered_accuracy(
     check_model(model)
     check_choice(shape, "shape", _SHAPES)
     check_positive_int(batch_size, "batch_size")
-    for flag, name in ((rescale, "rescale"), (clip, "clip")):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
-    dev = resolve_device(model, device)
+    check_bool(rescale, "rescale")
+    check_bool(clip, "clip")
+    dev = resolve_device(device, model=model)
     bws: list[float] | None = None
     rads: list[float] | None = None
     counts: dict[str, Tensor] = {}

@@ -21,30 +21,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_nonnegative, check_positive_int
-from bandlimit._torch import CPU_PASS_SIZE
-from bandlimit.evaluation._common import (
-    Progress,
-    batches,
-    check_model,
-    derive_generator,
-    known_total,
-    model_guard,
-    notify,
-    progress_option,
-    resolve_device,
-)
-from bandlimit.evaluation.results import HeatmapResult, environment
-from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack
+from bandlimit import _torch
+from bandlimit._checks import check_bool, check_nonnegative, check_positive_int
+from bandlimit._env import environment
+from bandlimit._progress import Progress, notify, progress_option
+from bandlimit._torch import model_guard, resolve_device
+from bandlimit.evaluation._common import batches, check_model, derive_generator, known_total
+from bandlimit.evaluation.analysis_results import HeatmapResult
+from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack, fourier_partner_index
 
 __all__ = ["fourier_heatmap", "heatmap_cells"]
 
 
 def _partner(cells: Tensor, h: int, w: int) -> Tensor:
-    def one(idx: Tensor, size: int) -> Tensor:
-        return (size - idx) % size if size % 2 == 0 else size - 1 - idx
-
-    return torch.stack([one(cells[:, 0], h), one(cells[:, 1], w)], dim=1)
+    """The conjugate partners of a ``(P, 2)`` list of centred cells."""
+    return torch.stack([fourier_partner_index(h)[cells[:, 0]], fourier_partner_index(w)[cells[:, 1]]], dim=1)
 
 
 def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
@@ -140,14 +131,13 @@ def fourier_heatmap(
     """
     check_model(model)
     norm = check_nonnegative(norm, "norm")
-    for flag, name in ((random_sign, "random_sign"), (clip, "clip")):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
+    check_bool(random_sign, "random_sign")
+    check_bool(clip, "clip")
     check_positive_int(batch_size, "batch_size")
     if pass_size is not None:
         check_positive_int(pass_size, "pass_size")
-    dev = resolve_device(model, device)
-    per_call = pass_size if pass_size is not None else (CPU_PASS_SIZE if dev.type == "cpu" else batch_size)
+    dev = resolve_device(device, model=model)
+    per_call = _torch.pass_size(pass_size, dev, batch_size)
     wrong: Tensor | None = None
     pairs = bases = None
     clean_correct, count, step, total = 0, 0, 0, 0

@@ -18,20 +18,13 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_images
-from bandlimit.evaluation._common import (
-    Progress,
-    batches,
-    check_model,
-    derive_generator,
-    known_total,
-    model_guard,
-    notify,
-    predict,
-    progress_option,
-    resolve_device,
-)
-from bandlimit.evaluation._verify import attack_info, verify_adversarial
-from bandlimit.evaluation.results import SpectrumReport, SpectrumResult, environment
+from bandlimit._env import environment
+from bandlimit._progress import Progress, notify, progress_option
+from bandlimit._torch import model_guard, resolve_device
+from bandlimit.evaluation._common import batches, check_model, derive_generator, known_total, predict
+from bandlimit.evaluation._plan import PlannedAttack, check_attack
+from bandlimit.evaluation._verify import verify_adversarial
+from bandlimit.evaluation.analysis_results import SpectrumReport, SpectrumResult
 from bandlimit.spectral import fft2c, fourier_band_mask, radial_profile
 
 __all__ = ["perturbation_spectrum"]
@@ -165,10 +158,12 @@ def _run(
     seed: int,
     progress: Progress | None,
 ) -> SpectrumResult | SpectrumReport:
-    infos = [attack_info(a, i) for i, a in enumerate(attack_list)]
-    labels = [f"{i['name']}/{i['norm']}/{i['eps']:.6g}" for i in infos]
+    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attack_list)]
+    labels = [f"{a.name}/{a.threat.key}" for a in checked]
+    # Labels seed the generators: a repeated attack gets its position appended (not evaluate's #n).
     labels = [lab if labels.count(lab) == 1 else f"{lab}#{k}" for k, lab in enumerate(labels)]
-    dev = resolve_device(model, device)
+    plan = [PlannedAttack(label, a.threat, a) for label, a in zip(labels, checked, strict=True)]
+    dev = resolve_device(device, model=model)
     accs = [_Accumulator() for _ in attack_list]
     fooled = [0] * len(attack_list)
     images = [0] * len(attack_list)
@@ -178,20 +173,14 @@ def _run(
         for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n):
             correct = predict(model, x) == y
             xs, ys = x[correct], y[correct]
-            for k, (attack, info) in enumerate(zip(attack_list, infos, strict=True)):
+            for k, p in enumerate(plan):
                 step += 1
                 if xs.shape[0] == 0:
                     continue
-                gen = derive_generator(seed, labels[k], start, device=dev)
-                out = attack.run(model, xs, ys, generator=gen)
+                out = p.attack.run(model, xs, ys, generator=derive_generator(seed, p.key, start, device=dev))
                 x_adv = out if isinstance(out, Tensor) else getattr(out, "x_adv", None)
                 x_adv, _ = verify_adversarial(
-                    xs,
-                    x_adv,
-                    norm=info["norm"],
-                    eps=info["eps"],
-                    attack=labels[k],
-                    indices=correct.nonzero().squeeze(1) + start,
+                    xs, x_adv, norm=p.norm, eps=p.eps, attack=p.key, indices=correct.nonzero().squeeze(1) + start
                 )
                 accs[k].add(x_adv - xs)
                 fooled[k] += int((predict(model, x_adv) != ys).sum())
@@ -201,7 +190,7 @@ def _run(
     config = {"low": low, "high": high, "n": n, "batch_size": batch_size, "seed": seed}
     for k, label in enumerate(labels):
         res = accs[k].result(label, low, high, images[k], fooled[k] / max(images[k], 1))
-        res.config = {**config, "attack": {kk: v for kk, v in infos[k].items() if kk != "config"}}
+        res.config = {**config, "attack": {kk: v for kk, v in plan[k].describe().items() if kk != "config"}}
         res.seed = seed
         res.environment = environment(dev)
         results.append(res)

@@ -1,0 +1,160 @@
+"""The attacks of an evaluation as the harness runs them: checked, keyed, and with EOT when needed.
+
+The harness accepts any object implementing the core protocol :class:`bandlimit.attack.Attack`
+(``name``, ``threat``, ``randomized``, ``uses_gradients``, ``run``). EOT additionally needs the
+optional ``config`` (a dict holding ``eot_samples``) and ``replace(eot_samples=n)`` that every
+attack of the ``attacks`` package has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from bandlimit.attack import Attack, ThreatModel
+
+__all__ = ["PlannedAttack", "check_attack", "plan_attacks", "with_eot"]
+
+_MEMBERS = ("name", "threat", "randomized", "uses_gradients", "run")
+
+
+def check_attack(attack: object, where: str) -> Attack:
+    """Return ``attack`` if it implements :class:`~bandlimit.attack.Attack` with a real threat model.
+
+    Args:
+        attack: The object to check.
+        where: How the caller calls it in messages, e.g. ``"attacks[2]"``.
+
+    Raises:
+        TypeError: a protocol member is missing, ``run`` is not callable, ``threat`` is not a
+            :class:`~bandlimit.attack.ThreatModel` or ``uses_gradients`` is not a bool.
+    """
+    what = f"{where} ({type(attack).__name__})"
+    if not isinstance(attack, Attack) or not callable(attack.run):
+        missing = [m for m in _MEMBERS if not hasattr(attack, m)] or ["a callable run"]
+        raise TypeError(
+            f"{what}: expected an attack implementing bandlimit.attack.Attack "
+            f"({', '.join(_MEMBERS)}), missing {', '.join(missing)}"
+        )
+    threat = attack.threat
+    if not isinstance(threat, ThreatModel):
+        raise TypeError(
+            f"{what}: expected .threat to be a bandlimit.attack.ThreatModel (norm and eps), "
+            f"got {type(threat).__module__}.{type(threat).__qualname__}"
+        )
+    if not isinstance(attack.uses_gradients, bool):
+        raise TypeError(f"{what}: expected a bool .uses_gradients, got {attack.uses_gradients!r}")
+    return attack
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedAttack:
+    """One attack as the harness runs it.
+
+    Attributes:
+        key: Unique label in the evaluation, ``name/norm/eps`` (``#2``, ``#3``... for repeats);
+            it also seeds the attack's generators, so it must never change for a given list.
+        threat: The attack's threat model (its ``group`` is ``threat.key``).
+        attack: The attack object, after any EOT change.
+        eot_samples: EOT samples the attack runs with when EOT counts as applied, else None.
+        eot_status: ``"applied"``, ``"missing"`` (a randomised model and no EOT) or ``"n/a"``.
+    """
+
+    key: str
+    threat: ThreatModel
+    attack: Attack
+    eot_samples: int | None = None
+    eot_status: str = "n/a"
+
+    @property
+    def name(self) -> str:
+        """The attack's own name."""
+        return str(self.attack.name)
+
+    @property
+    def uses_gradients(self) -> bool:
+        """Whether it is a white-box attack."""
+        return self.attack.uses_gradients
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The attack's settings (empty for an attack without ``config``)."""
+        config = getattr(self.attack, "config", None)
+        return dict(config) if isinstance(config, dict) else {}
+
+    @property
+    def norm(self) -> str:
+        """Norm of the threat model."""
+        return self.threat.norm
+
+    @property
+    def eps(self) -> float:
+        """Budget of the threat model."""
+        return self.threat.eps
+
+    @property
+    def group(self) -> str:
+        """Key of the threat group: the attacks sharing norm and eps."""
+        return self.threat.key
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records about the attack (its configuration entry)."""
+        return {
+            "name": self.name,
+            "norm": self.norm,
+            "eps": self.eps,
+            "uses_gradients": self.uses_gradients,
+            "randomized": bool(self.attack.randomized),
+            "config": self.config,
+        }
+
+
+def plan_attacks(attacks: Iterable[object]) -> list[PlannedAttack]:
+    """Check every attack and give it its key (``#n`` appended to the n-th repeat).
+
+    Raises:
+        ValueError: no attack.
+        TypeError: see :func:`check_attack` (the message names the position).
+    """
+    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attacks)]
+    if not checked:
+        raise ValueError("attacks: expected at least one attack, got an empty list")
+    plan, seen = [], {}
+    for attack in checked:
+        base = f"{attack.name}/{attack.threat.key}"
+        seen[base] = seen.get(base, 0) + 1
+        key = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        plan.append(PlannedAttack(key, attack.threat, attack))
+    return plan
+
+
+def with_eot(p: PlannedAttack, randomized: bool, eot: Any, eot_samples: int) -> PlannedAttack:
+    """``p`` with EOT as asked: a new plan item, with the EOT version of the attack if needed.
+
+    Args:
+        p: The attack as planned.
+        randomized: Whether the model's outputs vary between identical calls.
+        eot: ``evaluate``'s setting: ``"auto"``/True (EOT on a randomised model), an int
+            (force that many samples) or False.
+        eot_samples: Samples used by ``"auto"``.
+    """
+    if not p.uses_gradients:
+        return dataclasses.replace(p, eot_status="n/a")
+    want = eot if isinstance(eot, int) and not isinstance(eot, bool) else None
+    if want is None and eot in ("auto", True) and randomized:
+        want = eot_samples
+    config = p.config
+    current = config.get("eot_samples", None)
+    has_current = isinstance(current, int) and not isinstance(current, bool)
+    if has_current and current > 1 and (want is None or current >= want):
+        # The caller configured EOT on this attack already; it counts as applied either way.
+        return dataclasses.replace(p, eot_samples=current, eot_status="applied")
+    if want is None:
+        return dataclasses.replace(p, eot_status="missing" if randomized else "n/a")
+    if "eot_samples" not in config or not callable(getattr(p.attack, "replace", None)):
+        return dataclasses.replace(p, eot_status="missing")
+    if has_current and current >= want:
+        return dataclasses.replace(p, eot_samples=current, eot_status="applied")
+    attack = p.attack.replace(eot_samples=want)  # type: ignore[attr-defined]
+    return dataclasses.replace(p, attack=attack, eot_samples=want, eot_status="applied")
