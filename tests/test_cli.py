@@ -22,7 +22,7 @@ import tomllib
 import torch
 
 from bandlimit.app.leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
-from bandlimit.app.runs import RunFolder, merge_evaluations, to_toml
+from bandlimit.app.runs import RunFolder, to_toml
 from bandlimit.cli import main
 from bandlimit.evaluation import EvaluationResult, HeatmapResult, SpectrumReport
 
@@ -322,7 +322,7 @@ def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
     attacks = [FGSM(eps=2 / 255), PGD(eps=2 / 255, steps=3, random_start=False), FGSM(eps=8 / 255)]
     whole = evaluate(model, (x, y), attacks, batch_size=5)
     parts = [evaluate(model, (x[s], y[s]), attacks, batch_size=5) for s in (slice(0, 7), slice(7, 16))]
-    merged = merge_evaluations(parts, x.shape[1:])
+    merged = EvaluationResult.merge(parts, x.shape[1:])
     assert merged.robust_accuracy == whole.robust_accuracy
     assert merged.clean_accuracy == whole.clean_accuracy
     assert torch.equal(merged.samples.index, whole.samples.index)

@@ -283,7 +283,7 @@ def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> D
 
 def demo_json(result: DemoResult) -> str:
     """The demo's numbers as JSON (what results.json holds)."""
-    from bandlimit.evaluation.results import jsonable
+    from bandlimit._io import jsonable
 
     payload = {
         "schema": "bandlimit-demo/1",
