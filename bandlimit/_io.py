@@ -4,8 +4,8 @@
 * :func:`jsonable` / :func:`write_json`: the single conversion of results to strict JSON.
   Dataclasses become dicts, tensors (nested) lists, tuples lists, devices and dtypes strings,
   and **non-finite floats the strings** ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (strict
-  JSON has no NaN; ``float("NaN")`` reads them back). Any other object becomes its ``repr``,
-  so an unusual setting never breaks a results file.
+  JSON has no NaN; ``float("NaN")`` reads them back). Attack objects and any other object
+  become their ``repr``, so an unusual setting never breaks a results file.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from bandlimit.attack import Attack
 
 __all__ = ["atomic_write", "jsonable", "write_json"]
 
@@ -92,6 +94,10 @@ def jsonable(value: Any) -> Any:
     See the module docstring for the rules (non-finite floats become ``"NaN"`` and
     ``"Infinity"`` strings, other objects their ``repr``).
     """
+    if isinstance(value, Attack):
+        # An attack inside a setting (e.g. TransferAttack's inner attack) is written as its repr,
+        # ``PGD(eps=..., steps=...)``: its settings, readable and rebuildable, without internals.
+        return repr(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, torch.Tensor):

@@ -135,3 +135,11 @@ def test_model_guard_restores_each_module_mode() -> None:
         assert not any(p.requires_grad for p in wrapper.parameters())
     assert wrapper.training and not inner.training and not inner[1].training
     assert all(p.requires_grad for p in wrapper.parameters())
+
+
+def test_jsonable_writes_attacks_as_their_repr() -> None:
+    from attacks import PGD
+
+    attack = PGD(eps=0.5, steps=3)
+    assert jsonable({"attack": attack}) == {"attack": repr(attack)}
+    assert "_constraint" not in repr(attack) and repr(attack).startswith("PGD(eps=0.5")
