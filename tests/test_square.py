@@ -196,9 +196,11 @@ class TestMetaBump:
         assert float(bump.norm()) == pytest.approx(1.0)
         assert bool((bump[:half] > 0).all()) and bool((bump[half:] < 0).all())
 
-    def test_centre_weighted(self) -> None:
-        rect = self.loop_rectangles(5, 5)
-        assert float(rect[2, 2]) == float(rect.max()) and float(rect[0, 0]) == float(rect.min())
+    def test_each_half_peaks_at_its_centre(self) -> None:
+        bump = meta_bump(7)  # rows 0-2 positive, rows 3-6 negative
+        top, bottom = bump[:3], -bump[3:]
+        assert divmod(int(top.argmax()), 7) == (1, 3) and divmod(int(bottom.argmax()), 7) == (2, 3)
+        assert float(top[1, 3]) > float(top[0, 2]) > float(top[0, 0])  # falls off with the distance
 
 
 # ------------------------------------------------------------------------- budgets
