@@ -19,6 +19,7 @@ from attacks.fourier import FourierBasisAttack
 from attacks.pgd import FGSM, PGD
 from attacks.registry import ATTACKS, create_attack
 from attacks.simba import SimBA
+from attacks.square import Square
 from attacks.transfer import TransferAttack
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "LinfBall",
     "Preset",
     "SimBA",
+    "Square",
     "Task",
     "ThreatModel",
     "TorchAttack",
