@@ -15,13 +15,13 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from attacks._losses import attack_loss, is_success
+from attacks._schedule import checkpoints, halve_step
 from attacks._targets import TARGET_ORDERS, rank_targets
 from attacks.bands import BAND_SPACES, make_constraint
 from attacks.base import (
@@ -43,54 +43,6 @@ from bandlimit._checks import check_bool, check_nonnegative, check_positive_int,
 __all__ = ["APGD", "checkpoints", "halve_step"]
 
 LOSS_CHOICES = ("ce", "dlr")
-
-# The checkpoint schedule of the paper (§3.2), exact: p_1 = 0.22, decay 0.03, floor 0.06.
-_P1, _DECAY, _FLOOR = Fraction(22, 100), Fraction(3, 100), Fraction(6, 100)
-
-
-def checkpoints(steps: int) -> tuple[int, ...]:
-    """The iterations ``w_0 = 0 < w_1 < ...`` at which APGD may halve its step size.
-
-    ``w_j = ceil(p_j · steps)`` with ``p_0 = 0``, ``p_1 = 0.22`` and
-    ``p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)`` (Croce & Hein 2020, §3.2), computed in
-    exact arithmetic; repeated values (few steps) appear once. For 100 steps:
-    ``(0, 22, 41, 57, 70, 80, 87, 93, 99)``.
-    """
-    steps = check_positive_int(steps, "steps")
-    points, previous, p = [0], Fraction(0), _P1
-    while p <= 1:
-        w = math.ceil(p * steps)
-        if w > points[-1]:
-            points.append(w)
-        previous, p = p, p + max(p - previous - _DECAY, _FLOOR)
-    return tuple(points)
-
-
-def halve_step(
-    increases: Tensor, window: int, best_loss: Tensor, best_at_check: Tensor, reduced_at_check: Tensor, rho: float
-) -> Tensor:
-    """Which samples halve their step size at a checkpoint (Croce & Hein 2020, §3.2).
-
-    A sample halves its step (and restarts from its best point) when either
-
-    1. its loss increased in fewer than ``rho · window`` of the ``window`` steps since the last
-       checkpoint (the steps oscillate or stall), or
-    2. its step was not halved at the last checkpoint and its best loss has not improved since.
-
-    Args:
-        increases: Per sample, how many steps since the last checkpoint raised the loss ``(N,)``.
-        window: Steps between the last checkpoint and this one, ``w_j - w_{j-1}``.
-        best_loss: Best loss so far ``(N,)``.
-        best_at_check: Best loss at the last checkpoint ``(N,)``.
-        reduced_at_check: Whether the step was halved at the last checkpoint ``(N,)`` bool.
-        rho: The fraction of increasing steps that counts as progress.
-
-    Returns:
-        Boolean ``(N,)``: halve the step size.
-    """
-    oscillating = increases < rho * window
-    stalled = ~reduced_at_check & (best_loss <= best_at_check)
-    return oscillating | stalled
 
 
 @dataclass
@@ -261,10 +213,10 @@ class APGD(Attack):
                 if todo.numel() == 0:
                     break
                 t = None if target is None else target[todo]
+                hit = task.targets is not None  # APGD-T's targets only guide: success = misclassified
                 delta, success, logits = self._descend(
-                    task.model, x[todo], y[todo], t, task.generator, self.random_start or restart > 0
+                    task.model, x[todo], y[todo], t, hit, task.generator, self.random_start or restart > 0
                 )
-                hit = task.targets is not None  # the score of a plain targeted attack is its own loss
                 score = attack_loss(self.loss, logits, t if hit else y[todo], targeted=hit, y=y[todo])  # type: ignore[arg-type]
                 old_success, old_score = best_success[todo], best_score[todo]
                 better = (success & ~old_success) | ((success == old_success) & (score > old_score))
@@ -275,7 +227,6 @@ class APGD(Attack):
         return AttackResult(x_adv=(x + best).clamp_(0.0, 1.0), info=info)
 
     def _success(self, logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
-        # A plain targeted attack must hit its targets; APGD-T's targets only guide the search.
         return is_success(logits, y, targeted=False) if targets is None else is_success(logits, targets, targeted=True)
 
     def _forward(self, model: nn.Module, inputs: Tensor) -> Tensor:
@@ -328,10 +279,11 @@ class APGD(Attack):
         x: Tensor,
         y: Tensor,
         t: Tensor | None,
+        hit: bool,
         generator: torch.Generator | None,
         random_start: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One APGD run. Returns per sample the perturbation, whether it succeeded, and its logits."""
+        """One run: per sample the perturbation, its success (hits ``t`` if ``hit``, else leaves ``y``), logits."""
         c, n = self._constraint, x.shape[0]
         z = c.random_state(x, generator) if random_start else torch.zeros_like(x)
         point = self._point(z, x)
@@ -351,7 +303,7 @@ class APGD(Attack):
         def record(s: _Batch, point: Tensor, logits: Tensor) -> None:
             # The first adversarial point of each sample, exactly as the model saw it; written
             # without a host sync (a masked copy through the positions in the output).
-            new = self._success(logits, s.y, s.t) & ~s.found
+            new = self._success(logits, s.y, s.t if hit else None) & ~s.found
             out[s.ids] = torch.where(_per_sample(new), point, out[s.ids])
             out_logits[s.ids] = torch.where(new.unsqueeze(1), logits, out_logits[s.ids])
             s.found = s.found | new
