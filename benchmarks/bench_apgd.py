@@ -20,14 +20,19 @@ CIFAR-10 test images (``../shared/data/cifar10/test_lossless_1028.npz``). Needs 
 Usage (the full runs, on a quiet machine)::
 
     python benchmarks/bench_apgd.py strength --n 1028 --steps 100 --seeds 0 1 2
-    python benchmarks/bench_apgd.py speed --n 128 --steps 20 --repeats 5
-    python benchmarks/bench_apgd.py targets --n 1028 --steps 100 --seeds 0 1 2
+    OMP_NUM_THREADS=1 python benchmarks/bench_apgd.py speed --n 128 --steps 20 --repeats 5 --threads 1
+    python benchmarks/bench_apgd.py speed --device cuda --n 1028 --steps 100 --repeats 5
+    python benchmarks/bench_apgd.py targets --n 1028 --steps 100 --seeds 0 1 2 --k 1 2 3 9
 
-Development runs (2 shared cores)::
+On a CPU, time ``speed`` on one thread: on a busy machine idle OpenMP threads spin and add
+process CPU time at random (two threads on the shared 2-core box gave ratios up to 3x for
+either side).
 
-    nice -n 10 python benchmarks/bench_apgd.py strength --n 64 --steps 20 --seeds 0 1 2
-    nice -n 10 python benchmarks/bench_apgd.py speed --n 64 --steps 20 --repeats 3
-    nice -n 10 python benchmarks/bench_apgd.py targets --n 64 --steps 20 --seeds 0
+Development runs (the shared 2-core box, 2026-11-30)::
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_apgd.py strength --n 64 --steps 20 --seeds 0 1 2 --threads 1
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_apgd.py speed --n 64 --steps 20 --repeats 3 --threads 1
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/bench_apgd.py targets --n 128 --steps 20 --seeds 0 --threads 1
 """
 
 from __future__ import annotations
