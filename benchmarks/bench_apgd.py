@@ -59,8 +59,8 @@ SHARED = ROOT.parent / "shared"
 WEIGHTS = SHARED / "weights" / "resnet20-12fca82f.th"
 DATA = SHARED / "data" / "cifar10" / "test_lossless_1028.npz"
 
-#: (model, eps in 1/255) pairs of the strength comparison.
-SETTINGS = (("natural", 8), ("natural", 2), ("fastat", 8))
+#: The strength comparison's settings, "model:eps in 1/255".
+SETTINGS = ("natural:8", "natural:2", "fastat:8")
 #: Our preset settings and the matching torchattacks attack for each compared attack.
 KINDS = {"apgd-ce": {"loss": "ce"}, "apgd-dlr": {"loss": "dlr"}, "apgd-t": {"loss": "dlr", "targets": 9}}
 
@@ -104,7 +104,8 @@ def strength(args: argparse.Namespace) -> None:
     print(f"strength: {args.n} images, {args.steps} steps, seeds {args.seeds}, L∞")
     header = f"{'model':8s} {'eps':>6s} {'attack':9s} " + " ".join(f"{'seed ' + str(s):>15s}" for s in args.seeds)
     print(header + f" {'mean ours/theirs':>18s} {'only ours':>9s} {'only theirs':>11s} {'ratio':>6s}")
-    for model_name, eps255 in SETTINGS:
+    for setting in args.settings:
+        model_name, eps255 = setting.split(":")[0], int(setting.split(":")[-1])
         model, eps = load_model(model_name), eps255 / 255
         for kind in KINDS:
             cells, ours_acc, their_acc, only_ours, only_theirs = [], [], [], 0, 0
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=64, help="number of test images")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="model:eps255 (strength)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 9], help="targets (targets)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
