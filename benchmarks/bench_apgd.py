@@ -107,7 +107,7 @@ def strength(args: argparse.Namespace) -> None:
     for setting in args.settings:
         model_name, eps255 = setting.split(":")[0], int(setting.split(":")[-1])
         model, eps = load_model(model_name), eps255 / 255
-        for kind in KINDS:
+        for kind in args.kinds:
             cells, ours_acc, their_acc, only_ours, only_theirs = [], [], [], 0, 0
             for seed in args.seeds:
                 attack = APGD(eps=eps, steps=args.steps, **KINDS[kind])  # type: ignore[arg-type]
@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), help="model:eps255 (strength)")
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS), help="attacks (strength)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 3, 9], help="targets (targets)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
