@@ -212,6 +212,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not (WEIGHTS.exists() and DATA.exists()):
         sys.exit(f"needs {WEIGHTS} and {DATA} (the shared/ folder beside the repository)")
+    try:
+        import torchattacks  # noqa: F401
+    except ImportError:
+        sys.exit("needs torchattacks: pip install torchattacks")
     torch.set_num_threads(args.threads)
     {"strength": strength, "speed": speed, "targets": targets}[args.what](args)
 
