@@ -1,8 +1,9 @@
 """Attacks on [0, 1] image classifiers, all called as ``attack(model, x, y) -> x_adv``.
 
-White-box: :class:`PGD` (L∞/L2, restarts, targeted, CE or CW loss, EOT, frequency bands)
-and :class:`FGSM`. Black-box (outputs only, exact query counts): :class:`FourierBasisAttack`
-and :class:`SimBA` (pixel and DCT). :class:`TransferAttack` makes examples on a source
+White-box: :class:`PGD` (L∞/L2, restarts, targeted, CE or CW loss, EOT, frequency bands),
+:class:`APGD` (Auto-PGD and APGD-T: no step size to tune, CE or DLR loss) and :class:`FGSM`.
+Black-box (outputs only, exact query counts): :class:`FourierBasisAttack` and :class:`SimBA`
+(pixel and DCT). :class:`TransferAttack` makes examples on a source
 model (the protocol of many defence papers). :class:`TorchAttack` runs any torchattacks attack.
 
 Every attack is registered under its name in :data:`ATTACKS` and can be built by name with
@@ -12,6 +13,7 @@ Every attack is registered under its name in :data:`ATTACKS` and can be built by
 from __future__ import annotations
 
 from attacks.adapter import TorchAttack, available_torchattacks
+from attacks.apgd import APGD
 from attacks.bands import BandConstraint, make_constraint
 from attacks.base import NORMS, Attack, AttackResult, Preset, Task, ThreatModel
 from attacks.constraints import Constraint, L2Ball, LinfBall
@@ -23,6 +25,7 @@ from attacks.square import Square
 from attacks.transfer import TransferAttack
 
 __all__ = [
+    "APGD",
     "ATTACKS",
     "FGSM",
     "NORMS",
