@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -42,7 +43,8 @@ def dlr_loss(logits: Tensor, y: Tensor, targets: Tensor | None = None) -> Tensor
 
     Both are invariant to shifting and positive scaling of the logits, so a model cannot
     flatten them by rescaling its output. Higher is better for the attacker; the untargeted
-    loss is positive exactly when the prediction is not ``y``. Computed in float32.
+    loss is positive exactly when the prediction is not ``y``. Computed in at least float32
+    (float64 logits stay float64, so the invariance holds to float64 precision).
 
     Args:
         logits: Model output ``(N, classes)``.
@@ -52,7 +54,7 @@ def dlr_loss(logits: Tensor, y: Tensor, targets: Tensor | None = None) -> Tensor
     Raises:
         ValueError: fewer than 3 classes (untargeted) or 4 classes (targeted).
     """
-    z = logits.float()
+    z = logits.to(torch.promote_types(logits.dtype, torch.float32))
     needed = 3 if targets is None else 4
     if z.shape[1] < needed:
         kind = "untargeted" if targets is None else "targeted"
