@@ -204,3 +204,55 @@ class TestCheckFunctions:
         assert chk.check_probability_outputs(torch.randn(8, 10)) == []
         (f,) = chk.check_probability_outputs(torch.randn(8, 10).softmax(1))
         assert f.details["rows_sum_to_one"]
+
+
+class EOTIter(ProtocolAttack):
+    """A gradient attack that names its EOT setting ``eot_iter`` (as torchattacks' EOTPGD does)."""
+
+    name: ClassVar[str] = "eotiter"
+
+    def __init__(self, *, eps: float, eot_iter: int = 2) -> None:
+        super().__init__(eps=eps, eot_iter=eot_iter)
+
+    def _run(self, model: nn.Module, x: Tensor, y: Tensor, generator: Any) -> AttackResult:
+        return GradSign(eps=self.config["eps"], eot_samples=self.config["eot_iter"]).run(model, x, y)
+
+
+class TestIssue11Fixes:
+    """Each case failed before: the checks said more than the run showed."""
+
+    def test_two_attacks_of_one_name_at_one_eps_are_no_eps_curve(self, net):
+        # Before: the two GradSigns made one "curve" of two points at the same eps, and the check
+        # reported "passed" although no attack ran at a second budget.
+        res = evaluate(net, labelled(net), [GradSign(eps=0.05, steps=1), GradSign(eps=0.05, steps=5)])
+        assert res.checks["eps-curve"].startswith("skipped")
+
+    def test_same_attack_at_two_eps_is_one_curve_and_different_settings_two(self, net):
+        attacks = [WeakerWithEps(eps=0.1), WeakerWithEps(eps=0.3), GradSign(eps=0.1, steps=1), GradSign(eps=0.1, steps=5)]
+        res = evaluate(net, labelled(net), attacks)
+        labels = [f.details.get("label") for f in res.findings if f.code == "eps-not-monotone"]
+        # The worst case rises too (GradSign-5 breaks everything at 0.1 only); the two GradSigns
+        # each ran at one budget, so neither has a curve.
+        assert sorted(labels) == ["weird (linf)", "worst case (linf)"]
+        assert res.checks["eps-curve"] == "flagged"
+
+    def test_randomized_model_with_black_box_attacks_only(self, net):
+        # Before: "EOT was NOT applied to all gradient attacks" although the run had none.
+        res = evaluate(Noisy(net).eval(), labelled(net, n=12), [RandomNoise(eps=0.05, tries=3)])
+        finding = next(f for f in res.findings if f.code == "randomized-model")
+        assert "no gradient attack" in finding.message and "NOT applied" not in finding.message
+
+    def test_configured_eot_is_kept_under_auto(self, net):
+        # Before: a PGD-EOT with 8 samples was silently raised to eot_samples (20 by default).
+        res = evaluate(Noisy(net).eval(), labelled(net, n=8), [GradSign(eps=0.05, eot_samples=8), GradSign(eps=0.05)])
+        assert res.eot["applied"] == {"gradsign/linf/0.05": 8, "gradsign/linf/0.05#2": 20}
+        assert [a.config["eot_samples"] for a in res.attacks] == [8, 20]
+        forced = evaluate(Noisy(net).eval(), labelled(net, n=8), [GradSign(eps=0.05, eot_samples=8)], eot=12)
+        assert forced.attacks[0].config["eot_samples"] == 12
+
+    def test_eot_iter_counts_as_eot(self, net):
+        # Before: an attack averaging over draws itself (eot_iter) was reported as "EOT not applied".
+        res = evaluate(Noisy(net).eval(), labelled(net, n=8), [EOTIter(eps=0.05, eot_iter=4)])
+        assert res.eot["applied"] == {"eotiter/linf/0.05": 4} and res.eot["missing"] == []
+        raised = evaluate(Noisy(net).eval(), labelled(net, n=8), [EOTIter(eps=0.05, eot_iter=1)], eot_samples=3)
+        assert raised.attacks[0].config["eot_iter"] == 3

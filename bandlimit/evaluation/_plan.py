@@ -2,8 +2,9 @@
 
 The harness accepts any object implementing the core protocol :class:`bandlimit.attack.Attack`
 (``name``, ``threat``, ``randomized``, ``uses_gradients``, ``run``). EOT additionally needs the
-optional ``config`` (a dict holding ``eot_samples``) and ``replace(eot_samples=n)`` that every
-attack of the ``attacks`` package has.
+optional ``config`` (a dict holding the number of EOT samples, ``eot_samples``, or ``eot_iter``
+as torchattacks' EOTPGD calls it) and ``replace(<that setting>=n)``, which every attack of the
+``attacks`` package (and the torchattacks adapter) has.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from typing import Any
 
 from bandlimit.attack import Attack, ThreatModel
 
-__all__ = ["PlannedAttack", "check_attack", "plan_attacks", "with_eot"]
+__all__ = ["EOT_SETTINGS", "PlannedAttack", "check_attack", "plan_attacks", "with_eot"]
 
 _MEMBERS = ("name", "threat", "randomized", "uses_gradients", "run")
+
+#: Settings that hold an attack's own number of EOT samples (ours, and torchattacks' EOTPGD).
+EOT_SETTINGS = ("eot_samples", "eot_iter")
 
 
 def check_attack(attack: object, where: str) -> Attack:
@@ -132,29 +136,33 @@ def plan_attacks(attacks: Iterable[object]) -> list[PlannedAttack]:
 def with_eot(p: PlannedAttack, randomized: bool, eot: Any, eot_samples: int) -> PlannedAttack:
     """``p`` with EOT as asked: a new plan item, with the EOT version of the attack if needed.
 
+    An attack configured with its own EOT (more than one sample) keeps it under ``"auto"``: the
+    harness never silently turns a deliberate PGD-EOT-8 into a copy of another attack with 20.
+    Only an explicit int ``eot`` forces a number, and only upwards.
+
     Args:
         p: The attack as planned.
         randomized: Whether the model's outputs vary between identical calls.
         eot: ``evaluate``'s setting: ``"auto"``/True (EOT on a randomised model), an int
-            (force that many samples) or False.
-        eot_samples: Samples used by ``"auto"``.
+            (at least that many samples for every gradient attack) or False.
+        eot_samples: Samples used by ``"auto"`` for gradient attacks without EOT of their own.
     """
     if not p.uses_gradients:
         return dataclasses.replace(p, eot_status="n/a")
-    want = eot if isinstance(eot, int) and not isinstance(eot, bool) else None
-    if want is None and eot in ("auto", True) and randomized:
-        want = eot_samples
+    forced = eot if isinstance(eot, int) and not isinstance(eot, bool) else None
     config = p.config
-    current = config.get("eot_samples", None)
-    has_current = isinstance(current, int) and not isinstance(current, bool)
-    if has_current and current > 1 and (want is None or current >= want):
-        # The caller configured EOT on this attack already; it counts as applied either way.
+    setting = next((k for k in EOT_SETTINGS if k in config), None)
+    current = config.get(setting) if setting is not None else None
+    current = current if isinstance(current, int) and not isinstance(current, bool) else None
+    if current is not None and current > 1 and (forced is None or current >= forced):
+        # Configured by the caller; it counts as applied whatever the model.
         return dataclasses.replace(p, eot_samples=current, eot_status="applied")
+    want = forced if forced is not None else (eot_samples if eot in ("auto", True) and randomized else None)
     if want is None:
         return dataclasses.replace(p, eot_status="missing" if randomized else "n/a")
-    if "eot_samples" not in config or not callable(getattr(p.attack, "replace", None)):
+    if setting is None or not callable(getattr(p.attack, "replace", None)):
         return dataclasses.replace(p, eot_status="missing")
-    if has_current and current >= want:
+    if current is not None and current >= want:
         return dataclasses.replace(p, eot_samples=current, eot_status="applied")
-    attack = p.attack.replace(eot_samples=want)  # type: ignore[attr-defined]
+    attack = p.attack.replace(**{setting: want})  # type: ignore[attr-defined]
     return dataclasses.replace(p, attack=attack, eot_samples=want, eot_status="applied")

@@ -7,6 +7,7 @@ of shards (their tables are concatenated), so both give the same numbers.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
@@ -207,6 +208,27 @@ def summarise(specs: Sequence[AttackSpec], table: SampleTable, times: Mapping[st
     return Summary(table, attacks, groups, float(correct.float().mean()))
 
 
+def _curve_labels(attacks: list[AttackSummary]) -> list[tuple[str, AttackSummary]]:
+    """Each attack's eps-curve label: the same attack at several budgets shares one curve.
+
+    Two attacks are "the same" when their name, norm and settings other than the budget agree
+    (settings equal to the attack's eps are taken for the budget). Different attacks of one
+    name (PGD with restarts and PGD with the CW loss) get separate curves, ``pgd (linf)`` and
+    ``pgd (linf) #2``, instead of two points at one eps that no check can read.
+    """
+    signatures: dict[tuple[str, str], list[str]] = {}
+    out = []
+    for a in attacks:
+        rest = {k: v for k, v in a.config.items() if not (isinstance(v, float) and math.isclose(v, a.eps))}
+        signature = json.dumps(rest, sort_keys=True, default=repr)
+        seen = signatures.setdefault((a.name, a.norm), [])
+        if signature not in seen:
+            seen.append(signature)
+        k = seen.index(signature) + 1
+        out.append((f"{a.name} ({a.norm})" + (f" #{k}" if k > 1 else ""), a))
+    return out
+
+
 def outcome_checks(summary: Summary, mode: str, numel: int, status: dict[str, str]) -> list[Finding]:
     """Checks on the attack outcomes: black-box vs white-box, eps curves, huge eps.
 
@@ -235,14 +257,16 @@ def outcome_checks(summary: Summary, mode: str, numel: int, status: dict[str, st
     for g in summary.groups:
         curves.setdefault(f"worst case ({g.norm})", []).append((g.eps, g.robust_accuracy))
     if mode == "individual":
-        for a in summary.attacks:
-            curves.setdefault(f"{a.name} ({a.norm})", []).append((a.eps, a.robust_accuracy))
-    curve_findings = []
+        for label, a in _curve_labels(summary.attacks):
+            curves.setdefault(label, []).append((a.eps, a.robust_accuracy))
+    curve_findings, checked = [], 0
     for label, points in curves.items():
-        if len({e for e, _ in points}) == len(points):  # one point per eps
+        if len({e for e, _ in points}) >= 2:  # a curve needs two budgets
+            checked += 1
             curve_findings += _chk.check_eps_curve(label, points, int(table.label.numel()))
-    multi = any(len(p) >= 2 for p in curves.values())
-    status["eps-curve"] = ("flagged" if curve_findings else "passed") if multi else "skipped: needs two eps of one norm"
+    status["eps-curve"] = (
+        ("flagged" if curve_findings else "passed") if checked else "skipped: needs two eps of one norm"
+    )
     findings += curve_findings
     huge = [g for g in summary.groups if _chk.huge_eps(g.norm, g.eps, numel)]
     huge_findings = [f for g in huge for f in _chk.check_huge_eps(g.key, g.robust_accuracy, g.n_robust)]

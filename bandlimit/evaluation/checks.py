@@ -90,9 +90,29 @@ def is_randomized(model: nn.Module, x: Tensor, *, calls: int = 2) -> bool:
     return False
 
 
-def randomized_finding(applied: dict[str, int], not_applied: Sequence[str], eot: object) -> Finding:
-    """The finding for a randomised model, saying plainly whether EOT was used and where."""
-    if applied and not not_applied:
+def randomized_finding(
+    applied: dict[str, int], not_applied: Sequence[str], eot: object, *, gradient_attacks: int | None = None
+) -> Finding:
+    """The finding for a randomised model, saying plainly whether EOT was used and where.
+
+    Args:
+        applied: Gradient attacks that ran with EOT, and their number of samples.
+        not_applied: Gradient attacks that ran without EOT.
+        eot: ``evaluate``'s EOT setting (named in the message when it was False).
+        gradient_attacks: How many gradient attacks the run has (default: applied + not applied).
+    """
+    count = len(applied) + len(not_applied) if gradient_attacks is None else gradient_attacks
+    if count == 0:
+        message = (
+            "The model's outputs change between identical calls (a randomised defence). This run has "
+            "no gradient attack, so EOT does not apply; every black-box query reads one noisy output, "
+            "which can make a randomised defence look more robust than it is."
+        )
+        advice = (
+            "Add gradient attacks with EOT (the standard suite does so automatically for randomised "
+            "models) and compare."
+        )
+    elif applied and not not_applied:
         done = ", ".join(f"{k} ({n} samples)" for k, n in applied.items())
         message = (
             "The model's outputs change between identical calls (a randomised defence). "
@@ -104,7 +124,7 @@ def randomized_finding(applied: dict[str, int], not_applied: Sequence[str], eot:
         )
     else:
         why = "eot=False was given" if eot is False else "the attacks have no eot_samples setting"
-        missing = ", ".join(not_applied) if not_applied else "all gradient attacks"
+        missing = ", ".join(not_applied)
         message = (
             "The model's outputs change between identical calls (a randomised defence), but "
             f"EOT was NOT applied to {missing} ({why}). Their robust accuracy is likely "
