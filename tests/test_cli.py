@@ -21,9 +21,9 @@ import pytest
 import tomllib
 import torch
 
-from bandlimit.app.leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
-from bandlimit.app.runs import RunFolder, to_toml
 from bandlimit.cli import main
+from bandlimit.cli._leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
+from bandlimit.cli._runs import RunFolder, to_toml
 from bandlimit.evaluation import EvaluationResult, HeatmapResult, SpectrumReport
 
 MODULE = textwrap.dedent(
@@ -177,7 +177,7 @@ def test_checkpoint_that_does_not_match_the_model(tmp_path: Path, capsys: pytest
 def test_unwritable_out_is_refused_before_any_work(
     tmp_path: Path, model_spec: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bandlimit.cli._common as common
+    import bandlimit.cli.names as common
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before the output folder was checked")
@@ -313,7 +313,7 @@ def test_to_toml_round_trip() -> None:
 
 def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
     from attacks.pgd import FGSM, PGD
-    from bandlimit.app import resolve_model
+    from bandlimit.cli.names import resolve_model
     from bandlimit.data import load_dataset, to_tensors
     from bandlimit.evaluation import evaluate
 
@@ -336,10 +336,30 @@ def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
 def test_run_folder_atomic_json(tmp_path: Path) -> None:
     folder = RunFolder.prepare(tmp_path / "f", "evaluate")
     folder.write_json("a.json", {"x": 1})
+    # Non-finite numbers follow the one JSON convention (bandlimit._io): strict JSON with "NaN".
+    folder.write_json("b.json", {"x": float("nan")})
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {constant}")
+
+    assert json.loads((tmp_path / "f" / "b.json").read_text(), parse_constant=strict) == {"x": "NaN"}
+
+    class Unwritable:
+        def to_json(self) -> str:
+            raise ValueError("Out of range float values are not JSON compliant")
+
     with pytest.raises(ValueError, match="Out of range float"):
-        folder.write_json("a.json", {"x": float("nan")})
+        folder.write_json("a.json", Unwritable())
     assert json.loads((tmp_path / "f" / "a.json").read_text()) == {"x": 1}  # old file intact
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["a.json", "figures"]
+
+    def half_written(path: Path) -> None:
+        path.write_bytes(b"\x89PNG half")
+        raise RuntimeError("the plot failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        folder.figure("broken", half_written)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["a.json", "b.json", "figures"]
+    assert not list((tmp_path / "f" / "figures").iterdir())  # no figure, no temporary file
 
 
 # ----------------------------------------------------------------------- subprocesses

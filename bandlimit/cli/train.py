@@ -179,9 +179,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if settings["recipe"] != "gaussian":
         recipe_kwargs.pop("mode", None)
-    recipe = create_recipe(settings["recipe"], **recipe_kwargs)
     out = settings.get("out") or f"runs/{settings['model']}-{settings['recipe']}"
-    config = _config(settings, out)
+    try:  # the settings are the user's: a wrong name or type is bad input, not a bug
+        recipe = create_recipe(settings["recipe"], **recipe_kwargs)
+        config = _config(settings, out)
+    except TypeError as exc:
+        raise ValueError(f"{exc} (check the options and the --config file)") from exc
     prepare_out_dir(config)  # fail on an unwritable --out before any data is decoded
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])
