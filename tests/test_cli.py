@@ -13,48 +13,23 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 import tomllib
 import torch
+from _cli_helpers import MODULE, importable_model
 
 from bandlimit.cli import main
 from bandlimit.cli._leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
 from bandlimit.cli._runs import RunFolder, to_toml
 from bandlimit.evaluation import EvaluationResult, HeatmapResult, SpectrumReport
 
-MODULE = textwrap.dedent(
-    """
-    import torch
-    from torch import nn
-    from bandlimit.data import load_dataset, to_tensors
-
-    def build():
-        x, y = to_tensors(load_dataset("cifar10-sample", n=16))
-        features = x.flatten(1).double()
-        targets = 4.0 * torch.nn.functional.one_hot(y, 10).double()
-        pinv = torch.linalg.pinv(features)
-        # Add a seeded component in the null space of the images: still interpolating, but
-        # with an L∞ margin of about 5.5/255 instead of 20/255 (robust at 1/255, not at 8/255).
-        noise = torch.randn(features.shape[1], 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        weight = pinv @ targets + 0.05 * (noise - pinv @ (features @ noise))
-        layer = nn.Linear(features.shape[1], 10, bias=False)
-        layer.weight.data = weight.T.float().contiguous()
-        return nn.Sequential(nn.Flatten(), layer)
-    """
-)
-
 
 @pytest.fixture
 def model_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """``<module>:build`` of the interpolating linear model (a fresh module name per test)."""
-    name = f"cli_model_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return f"{name}:build"
+    return importable_model(tmp_path, monkeypatch)
 
 
 def _run(*argv: str) -> int:

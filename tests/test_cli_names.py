@@ -7,14 +7,13 @@ usable with ``--attack NAME:key=value`` and in a suite without editing any other
 from __future__ import annotations
 
 import math
-import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from _cli_helpers import importable_model
 
 from attacks import ATTACKS, FGSM, PGD, AttackResult, FourierBasisAttack, SimBA, ThreatModel
 from attacks.base import Attack, Task, attack_dataclass, setting
@@ -24,25 +23,11 @@ from bandlimit.cli.names import attack_names, build_attack, build_attacks
 from bandlimit.cli.suites import SUITES, SuiteAttack, build_suite
 from bandlimit.evaluation import EvaluationResult, fourier_noise_norm
 
-MODEL = textwrap.dedent(
-    """
-    import torch
-    from torch import nn
-
-    def build():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
-    """
-)
-
 
 @pytest.fixture
 def model_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """``<module>:build`` of a small seeded linear model (a fresh module name per test)."""
-    name = f"cli_names_model_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(MODEL)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return f"{name}:build"
+    """``<module>:build`` of the small linear model of the CLI tests."""
+    return importable_model(tmp_path, monkeypatch)
 
 
 @pytest.fixture
