@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the backport
     import tomli as tomllib
 
-__all__ = ["EPILOG", "add_common_options", "replayable", "resolve_settings"]
+__all__ = ["EPILOG", "add_common_options", "read_toml", "replayable", "resolve_settings"]
 
 #: Shown under every command's --help.
 EPILOG = (
@@ -97,15 +97,25 @@ def _config_value(key: str, value: Any, action: argparse.Action) -> Any:
         raise ValueError(f"--config: {key} expected a value of type {kind}, got {value!r}") from exc
 
 
-def _load_toml(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+def read_toml(path: str) -> dict[str, Any]:
+    """The table of the ``--config`` file ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not valid TOML.
+    """
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"--config: expected a TOML file, got missing path {str(file)!r}")
     try:
         with file.open("rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"--config: {file} is not valid TOML ({exc}); fix the file") from exc
+
+
+def _load_toml(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    file, raw = Path(path), read_toml(path)
     actions = {
         a.dest: a for a in parser._actions if a.dest not in _NOT_SETTINGS | {"help"} and not a.dest.startswith("_")
     }
