@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from bandlimit._io import write_json as _write_json
 from bandlimit._torch import resolve_device
-from bandlimit.app import resolve_model
+from bandlimit.cli.names import resolve_model
 from bandlimit.data import load_dataset, to_tensors
 
 LOG = logging.getLogger("experiments")

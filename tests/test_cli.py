@@ -13,48 +13,23 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
 import tomllib
 import torch
+from _cli_helpers import MODULE, importable_model
 
-from bandlimit.app.leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
-from bandlimit.app.runs import RunFolder, to_toml
 from bandlimit.cli import main
+from bandlimit.cli._leaderboard import NOT_AVAILABLE, LeaderboardEntry, _rank_key, available_baselines
+from bandlimit.cli._runs import RunFolder, to_toml
 from bandlimit.evaluation import EvaluationResult, HeatmapResult, SpectrumReport
-
-MODULE = textwrap.dedent(
-    """
-    import torch
-    from torch import nn
-    from bandlimit.data import load_dataset, to_tensors
-
-    def build():
-        x, y = to_tensors(load_dataset("cifar10-sample", n=16))
-        features = x.flatten(1).double()
-        targets = 4.0 * torch.nn.functional.one_hot(y, 10).double()
-        pinv = torch.linalg.pinv(features)
-        # Add a seeded component in the null space of the images: still interpolating, but
-        # with an L∞ margin of about 5.5/255 instead of 20/255 (robust at 1/255, not at 8/255).
-        noise = torch.randn(features.shape[1], 10, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        weight = pinv @ targets + 0.05 * (noise - pinv @ (features @ noise))
-        layer = nn.Linear(features.shape[1], 10, bias=False)
-        layer.weight.data = weight.T.float().contiguous()
-        return nn.Sequential(nn.Flatten(), layer)
-    """
-)
 
 
 @pytest.fixture
 def model_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """``<module>:build`` of the interpolating linear model (a fresh module name per test)."""
-    name = f"cli_model_{uuid.uuid4().hex[:8]}"
-    (tmp_path / f"{name}.py").write_text(MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return f"{name}:build"
+    return importable_model(tmp_path, monkeypatch)
 
 
 def _run(*argv: str) -> int:
@@ -177,7 +152,7 @@ def test_checkpoint_that_does_not_match_the_model(tmp_path: Path, capsys: pytest
 def test_unwritable_out_is_refused_before_any_work(
     tmp_path: Path, model_spec: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import bandlimit.cli._common as common
+    import bandlimit.cli.names as common
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded before the output folder was checked")
@@ -313,7 +288,7 @@ def test_to_toml_round_trip() -> None:
 
 def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
     from attacks.pgd import FGSM, PGD
-    from bandlimit.app import resolve_model
+    from bandlimit.cli.names import resolve_model
     from bandlimit.data import load_dataset, to_tensors
     from bandlimit.evaluation import evaluate
 
@@ -336,10 +311,30 @@ def test_merge_of_shards_equals_one_run(model_spec: str) -> None:
 def test_run_folder_atomic_json(tmp_path: Path) -> None:
     folder = RunFolder.prepare(tmp_path / "f", "evaluate")
     folder.write_json("a.json", {"x": 1})
+    # Non-finite numbers follow the one JSON convention (bandlimit._io): strict JSON with "NaN".
+    folder.write_json("b.json", {"x": float("nan")})
+
+    def strict(constant: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {constant}")
+
+    assert json.loads((tmp_path / "f" / "b.json").read_text(), parse_constant=strict) == {"x": "NaN"}
+
+    class Unwritable:
+        def to_json(self) -> str:
+            raise ValueError("Out of range float values are not JSON compliant")
+
     with pytest.raises(ValueError, match="Out of range float"):
-        folder.write_json("a.json", {"x": float("nan")})
+        folder.write_json("a.json", Unwritable())
     assert json.loads((tmp_path / "f" / "a.json").read_text()) == {"x": 1}  # old file intact
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["a.json", "figures"]
+
+    def half_written(path: Path) -> None:
+        path.write_bytes(b"\x89PNG half")
+        raise RuntimeError("the plot failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        folder.figure("broken", half_written)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["a.json", "b.json", "figures"]
+    assert not list((tmp_path / "f" / "figures").iterdir())  # no figure, no temporary file
 
 
 # ----------------------------------------------------------------------- subprocesses

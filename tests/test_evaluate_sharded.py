@@ -14,7 +14,7 @@ from _doubles import Overshoot
 from torch import Tensor, nn
 
 from attacks.pgd import PGD
-from bandlimit.cli._common import shard
+from bandlimit.cli._dist import shard
 from bandlimit.evaluation import BudgetViolation, EvaluationResult, evaluate
 from bandlimit.training.distributed import DistInfo
 

@@ -1,9 +1,15 @@
-"""The ``bandlimit`` command line (application layer: may import bandlimit, attacks, defenses).
+"""The ``bandlimit`` command line: the application layer, the one place importing all three packages.
 
-Each sub-command lives in its own module here and exposes ``register(subparsers)``, which
-adds its parser and sets ``func`` to a callable ``(args) -> int``. Errors that come from bad
-user input (``ValueError``, ``TypeError``, ``FileNotFoundError``) are shown as one clear line
-with exit code 2; anything else is a bug and keeps its traceback.
+bandlimit, attacks and defenses meet here and nowhere else. Each sub-command lives in its own
+module here and exposes ``register(subparsers)``, which adds its parser and sets ``func`` to a
+callable ``(args) -> int``. Names the user writes become objects in :mod:`~bandlimit.cli.names`
+(models, attacks, defences, through the packages' own registries) and
+:mod:`~bandlimit.cli.suites` (attack suites); specs are parsed by :mod:`~bandlimit.cli.specs`.
+
+Errors that come from bad user input are raised at that boundary as ``ValueError`` (or
+``FileNotFoundError`` / ``PermissionError``) naming the fix, and are shown as one line with exit
+code 2; anything else (a ``TypeError`` from inside the library, say) is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ err_console = Console(stderr=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every available sub-command."""
+    """The full argument parser with every sub-command."""
     parser = argparse.ArgumentParser(
         prog="bandlimit",
         description="Adversarial robustness through the frequency domain.",
@@ -37,15 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"bandlimit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            # Only a missing command module is tolerated (work in progress); a missing
-            # dependency inside an existing module must surface.
-            if exc.name != f"bandlimit.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"bandlimit.cli.{name}").register(sub)
     return parser
 
 
@@ -62,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bandlimit.cli import _common as C
+from bandlimit.attack import eps_text
+from bandlimit.cli import _dist, _output, names
+from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
 
 __all__ = ["register", "run"]
 
@@ -48,21 +50,21 @@ DEFAULT_EPS = {"linf": 8 / 255, "l2": 0.5}
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``evaluate`` sub-command."""
-    from bandlimit.app import SUITES
+    from bandlimit.cli.suites import SUITES
 
     p = subparsers.add_parser(
         "evaluate",
         help="robust accuracy under attacks, gradient-masking checks, figures and an HTML report",
         description=__doc__,
-        epilog=C.EPILOG,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    C.add_common_options(p)
+    add_common_options(p)
     a = p.add_argument_group("attacks")
     a.add_argument(
         "--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable), e.g. pgd:steps=20"
     )
-    a.add_argument("--suite", choices=sorted(SUITES), help="adaptive attack suite (default quick if no --attack)")
+    a.add_argument("--suite", choices=SUITES.names(), help="adaptive attack suite (default quick if no --attack)")
     a.add_argument("--eps", help="comma-separated budgets, e.g. 2/255,8/255 (default 8/255 L∞, 0.5 L2)")
     a.add_argument("--norm", choices=("linf", "l2"), help="threat norm of attacks that take one (default linf)")
     a.add_argument("--mode", choices=("individual", "cascade"), help="every attack on every sample, or cascade")
@@ -107,38 +109,42 @@ def _parse_eot(value: Any) -> Any:
 
 def _plan(settings: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise the attack settings before anything is loaded."""
-    from bandlimit.app import parse_eps_list
+    from bandlimit.cli.specs import parse_eps_list
+    from bandlimit.cli.suites import build_suite
 
     norm = settings["norm"]
     raw = settings.get("eps")
-    eps_list = (
-        parse_eps_list(raw if isinstance(raw, (str, list)) else [raw]) if raw is not None else [DEFAULT_EPS[norm]]
-    )
+    eps_list = parse_eps_list(raw) if raw is not None else [DEFAULT_EPS[norm]]
     specs = list(settings.get("attack") or [])
     if settings.get("leaderboard"):
         settings["suite"] = settings.get("suite") or "quick"
         settings["heatmap"] = settings["spectrum"] = True
     if not specs and not settings.get("suite"):
         settings["suite"] = "quick"
-    C.build_attacks(specs, eps_list, norm)  # unknown names and bad parameters fail here, before any work
+    # Unknown names and bad settings fail here, before any work (the suite's image size and
+    # model kind are not known yet; the check does not depend on them).
+    names.build_attacks(specs, eps_list, norm)
+    if settings.get("suite"):
+        build_suite(settings["suite"], eps_list, norm=norm, randomized=True)
     if settings.get("budget") is not None and settings["budget"] < 0:
         raise ValueError(f"--budget: expected seconds >= 0, got {settings['budget']}")
     analysis_n = settings.get("analysis_n")
     if isinstance(analysis_n, bool) or not isinstance(analysis_n, int) or analysis_n < 1:
         raise ValueError(f"--analysis-n: expected an integer >= 1, got {analysis_n!r}")
-    settings["eps"] = ",".join(C.eps_text(e, norm) for e in eps_list)
+    settings["eps"] = ",".join(eps_text(e, norm) for e in eps_list)
     return {"eps_list": eps_list, "specs": specs, "eot": _parse_eot(settings.get("eot"))}
 
 
 def _attacks_for(model: Any, data: Any, settings: dict[str, Any], plan: dict[str, Any]) -> list[Any]:
     import torch
 
-    from bandlimit.app import build_suite
+    from bandlimit._torch import model_device
+    from bandlimit.cli.suites import build_suite
     from bandlimit.evaluation.checks import is_randomized
 
-    attacks = C.build_attacks(plan["specs"], plan["eps_list"], settings["norm"])
+    attacks = names.build_attacks(plan["specs"], plan["eps_list"], settings["norm"])
     if settings.get("suite"):
-        x = torch.stack([data[i][0] for i in range(min(8, len(data)))]).to(C.model_device(model))
+        x = torch.stack([data[i][0] for i in range(min(8, len(data)))]).to(model_device(model))
         attacks += build_suite(
             settings["suite"],
             plan["eps_list"],
@@ -153,12 +159,10 @@ def _sanity_attack(settings: dict[str, Any], shape: tuple[int, ...]) -> Any:
     """PGD at a budget that reaches any image: a working attack leaves nothing robust there."""
     import math
 
-    from bandlimit.app import build_attack
-
     if not settings.get("sanity") or not settings.get("checks"):
         return None
     eps = 1.0 if settings["norm"] == "linf" else math.sqrt(math.prod(shape))
-    return build_attack("pgd:steps=20", eps=eps, norm=settings["norm"])
+    return names.build_attack("pgd:steps=20", eps=eps, norm=settings["norm"])
 
 
 def _evaluate(
@@ -171,7 +175,7 @@ def _evaluate(
     if info.enabled:
         state = state.with_name(f"{state.stem}-rank{info.rank}{state.suffix}")
     # Whole batches per rank and the global offset: the merged result equals a one-process run.
-    part, offset = C.shard(data, info, settings["batch_size"])
+    part, offset = _dist.shard(data, info, settings["batch_size"])
     kwargs = dict(
         batch_size=settings["batch_size"],
         device=ctx["device"],
@@ -199,7 +203,7 @@ def _evaluate(
         from bandlimit.training.distributed import all_gather_objects
 
         shards = all_gather_objects(result, info)
-        result = EvaluationResult.merge(shards, C.image_shape(data)) if info.is_main else result
+        result = EvaluationResult.merge(shards, names.image_shape(data)) if info.is_main else result
         box = [result]
         import torch.distributed as dist
 
@@ -210,13 +214,14 @@ def _evaluate(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit evaluate``; returns the exit code."""
-    from bandlimit.app.runs import RunFolder
+    from bandlimit.cli._evaluation_report import incomplete_banner, result_sections
+    from bandlimit.cli._runs import RunFolder
 
-    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    settings = resolve_settings(args, args._parser, DEFAULTS)
     plan = _plan(settings)
-    info, device = C.dist_setup(settings.get("device"))
+    info, device = _dist.dist_setup(settings.get("device"))
     folder = RunFolder.prepare(settings.get("out"), "evaluate") if info.is_main else None
-    path = C.broadcast_path(folder.path if folder else Path(), info)
+    path = _dist.broadcast_path(folder.path if folder else Path(), info)
     folder = folder or RunFolder(path)
     settings["out"] = str(path)
     state = folder.file("state.pt")
@@ -225,33 +230,33 @@ def run(args: argparse.Namespace) -> int:
             f"--out {str(path)!r} already holds an evaluation state; pass --resume to continue it, "
             "or choose another --out"
         )
-    model = C.load_model(settings, device)
-    data = C.load_data(settings)
+    model = names.load_model(settings, device)
+    data = names.load_data(settings)
     attacks = _attacks_for(model, data, settings, plan)
-    shape = C.image_shape(data)
+    shape = names.image_shape(data)
     ctx = {
         "info": info,
         "device": device,
         "state": state,
         "sanity": _sanity_attack(settings, shape),
-        "reporter": C.Reporter(not settings.get("quiet") and info.is_main),
+        "reporter": _output.Reporter(not settings.get("quiet") and info.is_main),
         "title": "evaluate",
     }
     result, interrupted = _evaluate(model, data, attacks, settings, plan, ctx)
     if info.is_main:
         folder.write_json("results.json", result)
-        folder.write_config(C.replayable(settings))
+        folder.write_config(replayable(settings))
         folder.write_environment(device, world_size=info.world_size)
     board = None
     if settings.get("leaderboard") and not interrupted:
         board = _leaderboard(result, data, settings, plan, ctx, folder)
     if info.is_main:
-        sections = _result_sections(result, settings, board, folder, interrupted)
+        sections = result_sections(result, settings, board, folder)
         if not interrupted:
             sections += _analyses(model, data, attacks, settings, ctx, folder)
-        banner = _incomplete_banner(result, interrupted)
-        C.write_report(folder, f"bandlimit evaluate: {settings['model']}", sections, settings, incomplete=banner)
-        C.show(sections)
+        banner = incomplete_banner(result, interrupted)
+        _output.write_report(folder, f"bandlimit evaluate: {settings['model']}", sections, settings, incomplete=banner)
+        _output.show(sections)
         from bandlimit.cli import console
 
         if banner:
@@ -272,14 +277,13 @@ def run(args: argparse.Namespace) -> int:
 def _leaderboard(
     result: Any, data: Any, settings: dict[str, Any], plan: dict[str, Any], ctx: dict[str, Any], folder: Any
 ) -> list[Any]:
-    from bandlimit.app import resolve_model
-    from bandlimit.app.leaderboard import build_leaderboard, entry_from_result, settings_fingerprint
+    from bandlimit.cli._leaderboard import build_leaderboard, entry_from_result, settings_fingerprint
 
     keys = ("data", "data_root", "split", "n", "seed", "suite", "attack", "eps", "norm", "mode", "eot", "batch_size")
     shared = {k: settings.get(k) for k in keys}
 
     def evaluate_baseline(name: str) -> Any:
-        model = resolve_model(name).to(ctx["device"]).eval()
+        model = names.resolve_model(name).to(ctx["device"]).eval()
         attacks = _attacks_for(model, data, settings, plan)
         sub = {**ctx, "state": folder.file(f"baselines/{name}.state.pt"), "title": f"baseline {name}"}
         folder.file("baselines").mkdir(exist_ok=True)
@@ -296,114 +300,9 @@ def _leaderboard(
     )
 
 
-def _incomplete_banner(result: Any, interrupted: bool) -> str | None:
-    if result.complete:
-        return None
-    why = "interrupted (Ctrl-C)" if interrupted else "stopped by --budget"
-    return (
-        f"INCOMPLETE RUN ({why}): these numbers cover only the attacks × samples finished so far and are "
-        "not final robust accuracies. Run the same command with --resume to complete it."
-    )
-
-
-def _result_sections(
-    result: Any, settings: dict[str, Any], board: list[Any] | None, folder: Any, interrupted: bool
-) -> list[C.Section]:
-    from bandlimit.app.leaderboard import leaderboard_rows
-    from bandlimit.reports import plot_accuracy_vs_eps
-
-    mark = "" if result.complete else " [INCOMPLETE: partial results]"
-    groups = [
-        {
-            "threat model": f"{g.norm} eps={C.eps_text(g.eps, g.norm)}",
-            "attacks": len(g.attacks),
-            "samples": g.n,
-            "robust": g.n_robust,
-            "robust accuracy": g.robust_accuracy,
-        }
-        for g in result.groups
-    ]
-    attacks = [
-        {
-            "attack": a.key,
-            "threat": f"{a.norm} {C.eps_text(a.eps, a.norm)}",
-            "EOT": a.eot_samples or "-",
-            "attacked": a.n_attacked,
-            "broken": a.n_success,
-            "robust accuracy": a.robust_accuracy,
-            "mean dist": a.mean_distance,
-            "queries": f"{a.queries_median:.0f}" if a.queries_median is not None else "-",
-            "time s": f"{a.time_s:.2f}",
-        }
-        for a in result.attacks
-    ]
-    for column in ("EOT", "queries"):  # shown only when they say something
-        if all(row[column] == "-" for row in attacks):
-            for row in attacks:
-                del row[column]
-    defence = " + ".join(settings.get("defense") or []) or "none"
-    summary = C.Section(
-        "Robust accuracy",
-        tables=[
-            (f"Worst case per threat model{mark}", groups, list(groups[0]), ["robust accuracy"]),
-            (
-                f"Per attack{' (cumulative, cascade)' if result.mode == 'cascade' else ''}{mark}",
-                attacks,
-                list(attacks[0]),
-                ["robust accuracy"],
-            ),
-        ],
-        notes=[
-            f"Model {settings['model']} (defence: {defence}) on {result.n} samples of {settings['data']}: clean "
-            f"accuracy {result.clean_accuracy:.1%}; mode {result.mode}; seed {result.seed}; "
-            f"{'randomised model, ' + str(result.votes) + ' votes per prediction; ' if result.randomized else ''}"
-            f"{result.time_s:.1f} s."
-        ],
-    )
-    for norm in sorted({g.norm for g in result.groups}):
-        curves = {
-            "worst case": (
-                [g.eps for g in result.groups if g.norm == norm],
-                [g.robust_accuracy for g in result.groups if g.norm == norm],
-            )
-        }
-        if result.mode == "individual":
-            for a in result.attacks:
-                if a.norm == norm:
-                    eps, acc = curves.setdefault(a.name, ([], []))
-                    eps.append(a.eps)
-                    acc.append(a.robust_accuracy)
-        folder.figure(
-            f"accuracy_vs_eps_{norm}",
-            plot_accuracy_vs_eps,
-            curves,
-            norm=norm,
-            title=f"Robust accuracy vs eps ({norm}){mark}",
-            caption=f"Robust accuracy vs eps ({norm}) on {result.n} samples{mark}.",
-        )
-        summary.figures.append(f"accuracy_vs_eps_{norm}")
-    checks = C.Section(
-        "Gradient-masking checks",
-        tables=[("Checks", [{"check": k, "status": v} for k, v in result.checks.items()], ["check", "status"], [])],
-        warnings=[
-            f"{f.severity.upper()} ({f.code}): {f.message} What to do: {f.advice} More: {f.doc}"
-            for f in result.findings
-        ],
-        notes=[] if result.findings else ["No gradient-masking warning."],
-    )
-    sections = [summary, checks]
-    if board:
-        rows, columns, percent = leaderboard_rows(board)
-        sections.append(
-            C.Section("Leaderboard", tables=[("Sorted by worst-case robust accuracy", rows, columns, percent)])
-        )
-        folder.write_json("leaderboard.json", [e.to_dict() for e in board])
-    return sections
-
-
 def _analyses(
     model: Any, data: Any, attacks: list[Any], settings: dict[str, Any], ctx: dict[str, Any], folder: Any
-) -> list[C.Section]:
+) -> list[_output.Section]:
     """The optional frequency analyses on the first --analysis-n samples."""
     from bandlimit.cli.heatmap import heatmap_section
     from bandlimit.cli.spectrum import filtered_section, spectrum_section

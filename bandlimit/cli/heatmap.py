@@ -19,7 +19,8 @@ import argparse
 import math
 from typing import Any
 
-from bandlimit.cli import _common as C
+from bandlimit.cli import _dist, _output, names
+from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
 
 __all__ = ["heatmap_section", "register", "run"]
 
@@ -39,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "heatmap",
         help="Fourier heat map: error rate under Fourier-basis noise per frequency (PNG, terminal, JSON)",
         description=__doc__,
-        epilog=C.EPILOG,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    C.add_common_options(p)
+    add_common_options(p)
     h = p.add_argument_group("heat map")
     h.add_argument("--norm-l2", type=float, metavar="V", help="L2 norm of the noise (default 4 on 32×32, 15.7 on 224)")
     h.add_argument("--cells", help="central:K for the centred K×K block of cells only (default: all)")
@@ -52,16 +53,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def heatmap_section(
-    model: Any, data: Any, settings: dict[str, Any], reporter: C.Reporter, folder: Any, *, n: int | None
-) -> tuple[Any, C.Section]:
+    model: Any, data: Any, settings: dict[str, Any], reporter: _output.Reporter, folder: Any, *, n: int | None
+) -> tuple[Any, _output.Section]:
     """Compute the heat map, draw its figure and return the result and its output section."""
-    from bandlimit.app.registry import _fourier_norm
-    from bandlimit.evaluation import fourier_heatmap
+    from bandlimit._torch import model_device
+    from bandlimit.evaluation import fourier_heatmap, fourier_noise_norm
     from bandlimit.reports import heatmap_panel, plot_heatmaps
 
-    shape = C.image_shape(data)
+    shape = names.image_shape(data)
     v = settings.get("norm_l2")
-    v = float(v) if v is not None else _fourier_norm(int(shape[-1]))
+    v = float(v) if v is not None else fourier_noise_norm(int(shape[-1]))
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"--norm-l2: expected a positive noise norm such as 4 (CIFAR) or 15.7 (ImageNet), got {v}")
     with reporter.task("heat map") as progress:
@@ -74,7 +75,7 @@ def heatmap_section(
             clip=settings.get("clip", True),
             n=n,
             batch_size=settings["batch_size"],
-            device=C.model_device(model),
+            device=model_device(model),
             seed=settings["seed"],
             progress=progress,
         )
@@ -95,7 +96,7 @@ def heatmap_section(
         "mean error": float(finite.mean()) if finite.numel() else float("nan"),
         "max error": float(finite.max()) if finite.numel() else float("nan"),
     }
-    section = C.Section(
+    section = _output.Section(
         "Fourier heat map",
         tables=[("Fourier heat map", [row], list(row), ["clean accuracy", "mean error", "max error"])],
         figures=["heatmap"],
@@ -108,23 +109,23 @@ def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit heatmap``; returns the exit code."""
     import os
 
-    from bandlimit.app.runs import RunFolder
+    from bandlimit.cli._runs import RunFolder
 
-    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    settings = resolve_settings(args, args._parser, DEFAULTS)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("bandlimit heatmap runs in one process; launch it without torchrun")
-    device = C.pick_device(settings.get("device"))
+    device = _dist.device_of(settings.get("device"))
     folder = RunFolder.prepare(settings.get("out"), "heatmap")
     settings["out"] = str(folder.path)
-    model = C.load_model(settings, device)
-    data = C.load_data(settings)
-    reporter = C.Reporter(not settings.get("quiet"))
+    model = names.load_model(settings, device)
+    data = names.load_data(settings)
+    reporter = _output.Reporter(not settings.get("quiet"))
     result, section = heatmap_section(model, data, settings, reporter, folder, n=settings.get("n"))
     folder.write_json("results.json", result)
-    folder.write_config(C.replayable(settings))
+    folder.write_config(replayable(settings))
     folder.write_environment(device)
-    C.write_report(folder, f"bandlimit heatmap: {settings['model']}", [section], settings)
-    C.show([section])
+    _output.write_report(folder, f"bandlimit heatmap: {settings['model']}", [section], settings)
+    _output.show([section])
     from bandlimit.cli import console
 
     console.print(f"[dim]results: {folder.path}/ (results.json, figures/heatmap.png, report.html)[/]")

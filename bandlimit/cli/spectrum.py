@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bandlimit.cli import _common as C
+from bandlimit.cli import _dist, _output, names
+from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
 
 __all__ = ["filtered_section", "register", "run", "spectrum_section"]
 
@@ -40,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "spectrum",
         help="perturbation spectra per attack: mean |F(x_adv - x)|, radial profile, band energies",
         description=__doc__,
-        epilog=C.EPILOG,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    C.add_common_options(p)
+    add_common_options(p)
     a = p.add_argument_group("attacks and bands")
     a.add_argument("--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable; default pgd)")
     a.add_argument("--eps", help="comma-separated budgets for attacks without one (default 8/255 L∞, 0.5 L2)")
@@ -59,12 +60,13 @@ def spectrum_section(
     data: Any,
     attacks: list[Any],
     settings: dict[str, Any],
-    reporter: C.Reporter,
+    reporter: _output.Reporter,
     folder: Any,
     *,
     n: int | None,
-) -> tuple[Any, C.Section]:
+) -> tuple[Any, _output.Section]:
     """Run the attacks, measure their perturbation spectra, draw the figures; returns the report."""
+    from bandlimit._torch import model_device
     from bandlimit.evaluation import SpectrumReport, perturbation_spectrum
     from bandlimit.reports import plot_radial_profiles, plot_spectra
 
@@ -77,7 +79,7 @@ def spectrum_section(
             high=settings.get("high", 0.5),
             n=n,
             batch_size=settings["batch_size"],
-            device=C.model_device(model),
+            device=model_device(model),
             seed=settings["seed"],
             progress=progress,
         )
@@ -109,7 +111,7 @@ def spectrum_section(
         for s in report.spectra
     ]
     columns = list(rows[0]) if rows else ["attack"]
-    section = C.Section(
+    section = _output.Section(
         "Perturbation spectra",
         tables=[("Share of perturbation energy per band (fraction of Nyquist)", rows, columns, columns[2:])],
         figures=["spectra", "radial_profiles"],
@@ -118,15 +120,16 @@ def spectrum_section(
 
 
 def filtered_section(
-    model: Any, data: Any, settings: dict[str, Any], reporter: C.Reporter, folder: Any, *, n: int | None
-) -> tuple[Any, C.Section]:
+    model: Any, data: Any, settings: dict[str, Any], reporter: _output.Reporter, folder: Any, *, n: int | None
+) -> tuple[Any, _output.Section]:
     """Accuracy on low-/high-pass filtered images and on the LFC/HFC split, with figures."""
+    from bandlimit._torch import model_device
     from bandlimit.evaluation import filtered_accuracy
     from bandlimit.reports import plot_accuracy_vs_bandwidth
 
     with reporter.task("filtered accuracy") as progress:
         result = filtered_accuracy(
-            model, data, n=n, batch_size=settings["batch_size"], device=C.model_device(model), progress=progress
+            model, data, n=n, batch_size=settings["batch_size"], device=model_device(model), progress=progress
         )
     folder.figure(
         "accuracy_vs_bandwidth",
@@ -153,7 +156,7 @@ def filtered_section(
         {"bandwidth B": b, "low-pass": lo, "high-pass": hi}
         for b, lo, hi in zip(result.bandwidths, result.lowpass_accuracy, result.highpass_accuracy, strict=True)
     ]
-    section = C.Section(
+    section = _output.Section(
         "Accuracy on filtered images",
         tables=[
             (
@@ -172,27 +175,24 @@ def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit spectrum``; returns the exit code."""
     import os
 
-    from bandlimit.app import parse_eps_list
-    from bandlimit.app.runs import RunFolder
+    from bandlimit.attack import eps_text
+    from bandlimit.cli._runs import RunFolder
+    from bandlimit.cli.specs import parse_eps_list
 
-    settings = C.resolve_settings(args, args._parser, DEFAULTS)
+    settings = resolve_settings(args, args._parser, DEFAULTS)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("bandlimit spectrum runs in one process; launch it without torchrun")
     norm = settings["norm"]
     raw = settings.get("eps")
-    eps_list = (
-        parse_eps_list(raw if isinstance(raw, (str, list)) else [raw])
-        if raw is not None
-        else [8 / 255 if norm == "linf" else 0.5]
-    )
-    attacks = C.build_attacks(list(settings["attack"]), eps_list, norm)
-    settings["eps"] = ",".join(C.eps_text(e, norm) for e in eps_list)
-    device = C.pick_device(settings.get("device"))
+    eps_list = parse_eps_list(raw) if raw is not None else [8 / 255 if norm == "linf" else 0.5]
+    attacks = names.build_attacks(list(settings["attack"]), eps_list, norm)
+    settings["eps"] = ",".join(eps_text(e, norm) for e in eps_list)
+    device = _dist.device_of(settings.get("device"))
     folder = RunFolder.prepare(settings.get("out"), "spectrum")
     settings["out"] = str(folder.path)
-    model = C.load_model(settings, device)
-    data = C.load_data(settings)
-    reporter = C.Reporter(not settings.get("quiet"))
+    model = names.load_model(settings, device)
+    data = names.load_data(settings)
+    reporter = _output.Reporter(not settings.get("quiet"))
     report, section = spectrum_section(model, data, attacks, settings, reporter, folder, n=settings.get("n"))
     sections = [section]
     folder.write_json("results.json", report)
@@ -200,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
         filtered, extra = filtered_section(model, data, settings, reporter, folder, n=settings.get("n"))
         folder.write_json("filtered.json", filtered)
         sections.append(extra)
-    folder.write_config(C.replayable(settings))
+    folder.write_config(replayable(settings))
     folder.write_environment(device)
-    C.write_report(folder, f"bandlimit spectrum: {settings['model']}", sections, settings)
-    C.show(sections)
+    _output.write_report(folder, f"bandlimit spectrum: {settings['model']}", sections, settings)
+    _output.show(sections)
     from bandlimit.cli import console
 
     console.print(f"[dim]results: {folder.path}/ (results.json, figures/, report.html)[/]")

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from bandlimit.cli._settings import read_toml
 from bandlimit.training import TrainConfig, train
 from bandlimit.training.checkpointing import prepare_out_dir
 from bandlimit.training.config import SCHEDULES
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the backport
-    import tomli as tomllib
 
 __all__ = ["register", "run"]
 
@@ -110,18 +105,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _load_toml(path: str, known: set[str]) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--config: expected a TOML file, got missing path {file}")
-    try:
-        with file.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"--config: {file} is not valid TOML ({exc})") from exc
-    values = {k.replace("-", "_"): v for k, v in raw.items()}
+    values = {k.replace("-", "_"): v for k, v in read_toml(path).items()}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"--config: unknown keys {unknown} in {file}; expected some of {sorted(known)}")
+        raise ValueError(f"--config: unknown keys {unknown} in {path}; expected some of {sorted(known)}")
     return values
 
 
@@ -179,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if settings["recipe"] != "gaussian":
         recipe_kwargs.pop("mode", None)
-    recipe = create_recipe(settings["recipe"], **recipe_kwargs)
     out = settings.get("out") or f"runs/{settings['model']}-{settings['recipe']}"
-    config = _config(settings, out)
+    try:  # the settings are the user's: a wrong name or type is bad input, not a bug
+        recipe = create_recipe(settings["recipe"], **recipe_kwargs)
+        config = _config(settings, out)
+    except TypeError as exc:
+        raise ValueError(f"{exc} (check the options and the --config file)") from exc
     prepare_out_dir(config)  # fail on an unwritable --out before any data is decoded
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])

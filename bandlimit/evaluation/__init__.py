@@ -24,7 +24,7 @@ from bandlimit.evaluation._verify import (
 from bandlimit.evaluation.analysis_results import FilteredResult, HeatmapResult, SpectrumReport, SpectrumResult
 from bandlimit.evaluation.evaluation_result import EvaluationResult
 from bandlimit.evaluation.filtered import filtered_accuracy
-from bandlimit.evaluation.heatmap import fourier_heatmap, heatmap_cells
+from bandlimit.evaluation.heatmap import fourier_heatmap, fourier_noise_norm, heatmap_cells
 from bandlimit.evaluation.results import (
     FINDING_SOURCES,
     SCHEMA_VERSION,
@@ -57,6 +57,7 @@ __all__ = [
     "evaluate",
     "filtered_accuracy",
     "fourier_heatmap",
+    "fourier_noise_norm",
     "heatmap_cells",
     "perturbation_spectrum",
     "verify_adversarial",

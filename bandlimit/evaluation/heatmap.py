@@ -30,12 +30,32 @@ from bandlimit.evaluation._common import batches, check_model, derive_generator,
 from bandlimit.evaluation.analysis_results import HeatmapResult
 from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack, fourier_partner_index
 
-__all__ = ["fourier_heatmap", "heatmap_cells"]
+__all__ = ["fourier_heatmap", "fourier_noise_norm", "heatmap_cells"]
 
 
 def _partner(cells: Tensor, h: int, w: int) -> Tensor:
     """The conjugate partners of a ``(P, 2)`` list of centred cells."""
     return torch.stack([fourier_partner_index(h)[cells[:, 0]], fourier_partner_index(w)[cells[:, 1]]], dim=1)
+
+
+def fourier_noise_norm(image_size: int) -> float:
+    """Yin et al.'s L2 norm ``v`` of Fourier-basis noise for square images of this size.
+
+    The paper uses ``v = 4`` on 32×32 CIFAR-10 and ``v = 15.7`` on 224×224 ImageNet (in [0, 1]
+    units, per channel); sizes in between get ``15.7 * sqrt(size / 224)`` (an interpolation of
+    ours, not the paper's). It is the default ``norm`` of ``bandlimit heatmap`` and the budget
+    of the Fourier-basis attack in the command line's attack suites.
+
+    Args:
+        image_size: Height (= width) of the images in pixels.
+
+    Example:
+        >>> fourier_noise_norm(32), fourier_noise_norm(224)
+        (4.0, 15.7)
+    """
+    if image_size <= 32:
+        return 4.0
+    return 15.7 * math.sqrt(image_size / 224) if image_size < 224 else 15.7
 
 
 def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:

@@ -19,13 +19,9 @@ an hour of attacks and then fails to save.
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import math
 import os
-import platform
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,16 +29,10 @@ from typing import Any
 
 import torch
 
-from bandlimit._io import atomic_write
+from bandlimit._env import environment
+from bandlimit._io import atomic_write, write_json
 
-__all__ = ["RunFolder", "environment_info", "to_toml"]
-
-_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "rich", "matplotlib", "torchattacks")
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    return atomic_write(path, write)
+__all__ = ["RunFolder", "prepare_folder", "to_toml"]
 
 
 # ----------------------------------------------------------------------------------- TOML
@@ -90,56 +80,28 @@ def to_toml(settings: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------- environment
-def _git_commit() -> dict[str, Any] | None:
-    """Commit and dirty flag of the checkout bandlimit runs from, or None (not a checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():
-        return None
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head, "dirty": bool(dirty)}
-
-
-def environment_info(device: torch.device | str | None = None, **extra: Any) -> dict[str, Any]:
-    """Versions, machine and command line of this run (written to ``environment.json``)."""
-    import bandlimit
-
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    versions = {"bandlimit": bandlimit.__version__, "python": platform.python_version()}
-    for name in _PACKAGES[1:]:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["torch"] = torch.__version__  # the build actually imported (e.g. 2.4.0+cu121)
-    env: dict[str, Any] = {
-        "versions": versions,
-        "platform": platform.platform(),
-        "device": str(dev),
-        "cuda": torch.version.cuda,
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git": _git_commit(),
-    }
-    if dev.type == "cuda" and torch.cuda.is_available():
-        env["device_name"] = torch.cuda.get_device_name(dev)
-    env.update(extra)
-    return env
-
-
 # ----------------------------------------------------------------------------- run folder
+def prepare_folder(path: Path) -> Path:
+    """Create ``path`` (with its parents) and check that a file can be written in it.
+
+    Raises:
+        ValueError: ``path`` is an existing file.
+        PermissionError: the folder cannot be created or written (says how to fix it).
+    """
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {str(path)!r}: expected a folder, got an existing file; choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"--out {str(path)!r}: cannot write there ({exc.strerror or exc}); choose a writable folder with --out"
+        ) from exc
+    return path
+
+
 class RunFolder:
     """The output folder of one run; every write is atomic.
 
@@ -168,18 +130,8 @@ class RunFolder:
         if out is None or str(out) == "":
             stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{command}-{stamp}"
-        path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"--out {str(path)!r}: expected a folder, got an existing file; choose another --out")
-        try:
-            (path / "figures").mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as exc:
-            raise PermissionError(
-                f"--out {str(path)!r}: cannot write there ({exc.strerror or exc}); choose a writable folder with --out"
-            ) from exc
+        path = prepare_folder(Path(out))
+        (path / "figures").mkdir(exist_ok=True)
         return cls(path)
 
     def file(self, name: str) -> Path:
@@ -188,12 +140,18 @@ class RunFolder:
 
     def write_text(self, name: str, text: str) -> Path:
         """Write ``text`` to ``name`` atomically."""
-        return _atomic_write(self.file(name), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        return atomic_write(self.file(name), text)
 
     def write_json(self, name: str, data: Any) -> Path:
-        """Write ``data`` (a ``Result``, or anything ``json.dumps`` takes) as strict JSON."""
-        text = data.to_json() if hasattr(data, "to_json") else json.dumps(data, indent=2, allow_nan=False)
-        return self.write_text(name, text + ("" if text.endswith("\n") else "\n"))
+        """Write ``data`` as strict JSON, atomically.
+
+        A ``Result`` is written by its own ``to_json``; anything else by
+        :func:`bandlimit._io.write_json` (non-finite numbers as ``"NaN"`` / ``"Infinity"``).
+        """
+        if hasattr(data, "to_json"):
+            text = data.to_json()
+            return self.write_text(name, text + ("" if text.endswith("\n") else "\n"))
+        return write_json(self.file(name), data)
 
     def write_config(self, settings: Mapping[str, Any]) -> Path:
         """Write the resolved settings as ``config.toml`` (``config.json`` if not TOML-able)."""
@@ -203,8 +161,8 @@ class RunFolder:
             return self.write_json("config.json", dict(settings))
 
     def write_environment(self, device: torch.device | str | None = None, **extra: Any) -> Path:
-        """Write ``environment.json`` (see :func:`environment_info`)."""
-        return self.write_json("environment.json", environment_info(device, **extra))
+        """Write ``environment.json`` (see :func:`bandlimit._env.environment`)."""
+        return self.write_json("environment.json", environment(device, **extra))
 
     def figure(self, name: str, plot: Callable[..., Path], *args: Any, caption: str = "", **kwargs: Any) -> Path:
         """Draw ``plot(*args, path, **kwargs)`` into ``figures/<name>.png`` atomically.
@@ -212,7 +170,7 @@ class RunFolder:
         The figure is remembered (with its caption) for the HTML report.
         """
         target = self.path / "figures" / f"{name}.png"
-        _atomic_write(target, lambda tmp: plot(*args, tmp, **kwargs))
+        atomic_write(target, lambda tmp: plot(*args, tmp, **kwargs))
         self.figures[name] = target
         self.captions[name] = caption
         return target

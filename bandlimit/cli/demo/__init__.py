@@ -1,4 +1,8 @@
-"""``bandlimit demo``: the main job on the shipped models and samples (≤ 3 min on 2 CPU cores)."""
+"""``bandlimit demo``: the main job on the shipped models and samples (≤ 3 min on 2 CPU cores).
+
+The demo in one place: this module is the command, :mod:`~bandlimit.cli.demo.measure` runs
+the attacks and analyses, :mod:`~bandlimit.cli.demo.folder` writes the results folder.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ __all__ = ["register", "run"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
-    from bandlimit.app.demo import DemoConfig
+    from bandlimit.cli.demo.measure import DemoConfig
 
     defaults = DemoConfig()
     p = sub.add_parser(
@@ -35,22 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo and print its tables; returns the exit code."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from bandlimit.app.demo import DemoConfig, run_demo
-    from bandlimit.app.demo_report import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS
+    """Run the demo, write its folder and print its tables; returns the exit code."""
+    from bandlimit._progress import progress_bar
     from bandlimit.cli import console
+    from bandlimit.cli._runs import prepare_folder
+    from bandlimit.cli.demo.folder import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS, write_demo_folder
+    from bandlimit.cli.demo.measure import DemoConfig, run_demo
     from bandlimit.reports import heatmap_panel, results_table
 
     for name in ("n", "n_defended"):
         if getattr(args, name) < 1:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag}: expected a positive number of images, got {getattr(args, name)}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not _writable(out):
-        raise PermissionError(f"--out {out}: the folder cannot be written; choose another with --out")
+    out = prepare_folder(Path(args.out))
     cfg = dataclasses.replace(
         DemoConfig(),
         n=args.n,
@@ -61,21 +62,9 @@ def run(args: argparse.Namespace) -> int:
         gaussian=args.gaussian,
         fastat=args.fastat,
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("demo", total=None)
-
-        def stage(desc: str, done: int, total: int) -> None:
-            progress.update(task, description=desc, completed=done, total=total)
-
-        result = run_demo(cfg, out, stage=stage)
+    with progress_bar("demo", enabled=console.is_terminal, console=console) as progress:
+        result = run_demo(cfg, progress=progress)
+    result.files = write_demo_folder(result, out)
     console.print(
         results_table(
             result.rows, columns=ROW_COLUMNS, percent=PERCENT_COLUMNS, title="Robust accuracy (CIFAR-10 sample)"
@@ -90,13 +79,3 @@ def run(args: argparse.Namespace) -> int:
     console.print(heatmap_panel(result.heatmaps["natural"].error, title="Fourier heat map: natural model"))
     console.print(f"results: {out / 'results.json'}\nreport:  {out / 'report.html'}  ({result.time_s:.0f} s)")
     return 0
-
-
-def _writable(folder: Path) -> bool:
-    probe = folder / ".write-probe"
-    try:
-        probe.write_text("ok")
-        probe.unlink()
-        return True
-    except OSError:
-        return False

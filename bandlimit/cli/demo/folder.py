@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from bandlimit._io import atomic_write
+from bandlimit._env import environment
+from bandlimit._io import atomic_write, jsonable
+from bandlimit.cli.demo.measure import DemoResult
 from bandlimit.reports import HtmlReport, plot_heatmaps, plot_radial_profiles, plot_spectra
 
-__all__ = ["ROW_COLUMNS", "write_demo_folder"]
+__all__ = ["COLUMN_NOTES", "PERCENT_COLUMNS", "ROW_COLUMNS", "demo_json", "write_demo_folder"]
 
 #: Column order of the demo's result table (missing cells show as "–").
 ROW_COLUMNS = ("model", "n", "clean", "PGD", "PGD-EOT", "SimBA", "transfer", "worst L∞", "Fourier", "queries")
@@ -24,11 +25,23 @@ COLUMN_NOTES = (
 )
 
 
-def write_demo_folder(result: Any, out_dir: Path) -> dict[str, str]:
-    """Write every file of the demo and return ``{kind: path}``."""
-    from bandlimit._env import environment
-    from bandlimit.app.demo import demo_json
+def demo_json(result: DemoResult) -> str:
+    """The demo's numbers as JSON (what results.json holds)."""
+    payload = {
+        "schema": "bandlimit-demo/1",
+        "config": result.config,
+        "rows": result.rows,
+        "verdicts": result.verdicts,
+        "time_s": result.time_s,
+        "evaluations": {k: {kind: v.to_dict() for kind, v in d.items()} for k, d in result.evaluations.items()},
+        "heatmaps": {k: v.to_dict() for k, v in result.heatmaps.items()},
+        "spectra": {k: v.to_dict() for k, v in result.spectra.items()},
+    }
+    return json.dumps(jsonable(payload), indent=1)
 
+
+def write_demo_folder(result: DemoResult, out_dir: Path) -> dict[str, str]:
+    """Write every file of the demo and return ``{kind: path}``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     atomic_write(out_dir / "results.json", demo_json(result))
@@ -61,7 +74,7 @@ def write_demo_folder(result: Any, out_dir: Path) -> dict[str, str]:
     return files
 
 
-def _html(result: Any, out_dir: Path) -> Path:
+def _html(result: DemoResult, out_dir: Path) -> Path:
     cfg = result.config
     report = HtmlReport("bandlimit demo: frequency-domain robustness of three ResNet-20s and two defences")
     report.paragraph(
@@ -81,8 +94,7 @@ def _html(result: Any, out_dir: Path) -> Path:
     report.heading("Robust accuracy")
     report.table(result.rows, columns=list(ROW_COLUMNS), percent=PERCENT_COLUMNS)
     report.paragraph(
-        COLUMN_NOTES + " Every adversarial example was checked by the harness (budget, [0,1], NaN) "
-        "and re-predicted."
+        COLUMN_NOTES + " Every adversarial example was checked by the harness (budget, [0,1], NaN) and re-predicted."
     )
     report.heading("Gradient-masking checks")
     any_finding = False

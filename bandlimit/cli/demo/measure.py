@@ -1,4 +1,4 @@
-"""``bandlimit demo``: the main job, on the shipped models and the shipped CIFAR-10 sample.
+"""What ``bandlimit demo`` measures, on the shipped models and the shipped CIFAR-10 sample.
 
 What it shows, in about three minutes on two CPU cores:
 
@@ -8,7 +8,8 @@ What it shows, in about three minutes on two CPU cores:
   with plain PGD *and* PGD-EOT, plus the black-box SimBA-DCT) and a low-pass input layer;
 * the gradient-masking checks of the harness on every model;
 * Fourier heat maps and adversarial-perturbation spectra of the three models side by side;
-* a results folder with results.json, the config, PNG figures and one report.html.
+* a results folder with results.json, the config, PNG figures and one report.html
+  (written by :mod:`bandlimit.cli.demo.folder`).
 
 Every number is measured by the run itself; the verdicts in the report are computed from
 those numbers, so the demo tells what happened, including when a defence only looked robust.
@@ -17,23 +18,16 @@ those numbers, so the demo tells what happened, including when a defence only lo
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from bandlimit._progress import Progress, notify
+
 __all__ = ["DemoConfig", "DemoResult", "run_demo"]
-
-logger = logging.getLogger(__name__)
-
-#: A stage callback: ``stage(description, completed, total)``.
-Stage = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,7 @@ def _attacks(cfg: DemoConfig, *, defended: bool, randomized: bool, source: nn.Mo
 
 def _models(cfg: DemoConfig) -> dict[str, tuple[nn.Module, bool]]:
     """Name -> (model, defended?). Defences wrap the natural model."""
-    from bandlimit.app.resolve import resolve_model
+    from bandlimit.cli.names import resolve_model
     from defenses import LowPassFilter, PostAveraging
 
     natural = resolve_model(cfg.natural)
@@ -199,8 +193,8 @@ def _verdicts(rows: dict[str, dict[str, Any]], cfg: DemoConfig) -> list[str]:
     return out
 
 
-def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> DemoResult:
-    """Run the whole demo and write its results folder; returns the measured numbers.
+def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult:
+    """Run the whole demo; returns the measured numbers (``files`` is left empty).
 
     Raises:
         FileNotFoundError: a shipped model or sample is missing from the installation.
@@ -212,7 +206,6 @@ def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> D
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
-    report = stage or (lambda *_: None)
     x, y = to_tensors(load_dataset(cfg.data), n=max(cfg.n, cfg.n_defended, cfg.n_heatmap, cfg.n_fourier))
     models = _models(cfg)
     steps = len(models) * 2 + 6
@@ -221,7 +214,7 @@ def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> D
     def tick(desc: str) -> None:
         nonlocal done
         done += 1
-        report(desc, done, steps)
+        notify(progress, desc, done, steps)
 
     evaluations: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -266,7 +259,7 @@ def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> D
         )
         tick(f"perturbation spectrum of {name}")
 
-    result = DemoResult(
+    return DemoResult(
         config=dataclasses.asdict(cfg),
         evaluations=evaluations,
         heatmaps=heatmaps,
@@ -275,24 +268,3 @@ def run_demo(cfg: DemoConfig, out_dir: Path, *, stage: Stage | None = None) -> D
         rows=list(rows.values()),
         time_s=time.perf_counter() - start,
     )
-    from bandlimit.app.demo_report import write_demo_folder
-
-    result.files = write_demo_folder(result, out_dir)
-    return result
-
-
-def demo_json(result: DemoResult) -> str:
-    """The demo's numbers as JSON (what results.json holds)."""
-    from bandlimit._io import jsonable
-
-    payload = {
-        "schema": "bandlimit-demo/1",
-        "config": result.config,
-        "rows": result.rows,
-        "verdicts": result.verdicts,
-        "time_s": result.time_s,
-        "evaluations": {k: {kind: v.to_dict() for kind, v in d.items()} for k, d in result.evaluations.items()},
-        "heatmaps": {k: v.to_dict() for k, v in result.heatmaps.items()},
-        "spectra": {k: v.to_dict() for k, v in result.spectra.items()},
-    }
-    return json.dumps(jsonable(payload), indent=1)

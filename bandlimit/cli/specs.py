@@ -63,8 +63,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             key = key.strip().replace("-", "_")
             if not eq or not key.isidentifier() or not value.strip():
                 raise ValueError(
-                    f"malformed parameter {item.strip()!r} in {spec!r}: expected key=value, "
-                    "e.g. pgd:eps=8/255,steps=20"
+                    f"malformed parameter {item.strip()!r} in {spec!r}: expected key=value, e.g. pgd:eps=8/255,steps=20"
                 )
             if key in kwargs:
                 raise ValueError(f"parameter {key!r} given twice in {spec!r}")

@@ -1,0 +1,162 @@
+"""Options shared by ``bandlimit evaluate``, ``heatmap`` and ``spectrum``, and how settings merge.
+
+Settings come from, in order of precedence: the command line, a TOML file given with
+``--config`` (keys are the long option names, ``-`` or ``_``), then each command's defaults.
+Every option therefore defaults to ``None`` in argparse; :func:`resolve_settings` merges. A
+TOML value is checked and converted as the command line would convert its text, so a wrong
+value is refused with the key's name before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the backport
+    import tomli as tomllib
+
+__all__ = ["EPILOG", "add_common_options", "read_toml", "replayable", "resolve_settings"]
+
+#: Shown under every command's --help.
+EPILOG = (
+    "Exit status: 0 done, 2 bad input (the message names the fix), 3 stopped early by --budget "
+    "(results written, marked incomplete), 130 interrupted by Ctrl-C (results written, marked incomplete)."
+)
+
+#: Keys of the parsed arguments that are not settings.
+_NOT_SETTINGS = {"func", "command", "verbose", "config"}
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Model, data and execution options (every default None so --config can fill them)."""
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--model",
+        help="registry name (`bandlimit models`), a checkpoint file, or pkg.module:build "
+        "(a function returning an nn.Module on [0,1] images)",
+    )
+    m.add_argument("--checkpoint", help="load these weights into --model (must match its architecture)")
+    m.add_argument(
+        "--defense",
+        action="append",
+        metavar="SPEC",
+        help="wrap the model, innermost first (repeatable): postavg:radius=0.5,samples=15, "
+        "lowpass:bandwidth=16, highpass:bandwidth=8, smooth:rho=0.25",
+    )
+    d = p.add_argument_group("data")
+    d.add_argument("--data", help="cifar10-sample (default), cifar10, imagenet, imagenet-sample, folder:PATH, npz:PATH")
+    d.add_argument("--data-root", help="folder of cifar10 / imagenet (default $BANDLIMIT_DATA)")
+    d.add_argument("--split", choices=("test", "train", "val"), help="split (default test)")
+    d.add_argument("--n", type=int, help="use the first N samples (default: all)")
+    e = p.add_argument_group("execution")
+    e.add_argument("--batch-size", type=int, help="images per batch (default 128)")
+    e.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
+    e.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
+    e.add_argument("--out", help="results folder (default runs/<command>-<timestamp>)")
+    e.add_argument("--config", help="TOML file whose keys (option names) set defaults for these options")
+    e.add_argument("--quiet", action="store_const", const=True, default=None, help="no progress bars")
+
+
+def _config_value(key: str, value: Any, action: argparse.Action) -> Any:
+    """A TOML value checked and converted as the command line would take it.
+
+    Raises:
+        ValueError: the value has the wrong type for the option (the message names the key).
+    """
+    if isinstance(action, argparse._AppendAction):
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"--config: {key} expected a string or a list of strings, got {value!r}")
+        return value
+    if action.nargs == 0:  # a flag: --quiet, --no-checks, ...
+        if not isinstance(value, bool):
+            raise ValueError(f"--config: {key} expected true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) and not callable(action.type):
+        return "true" if value else "false"  # as written on the command line (--eot false)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, list)):
+        raise ValueError(f"--config: {key} expected a string or a number, got {value!r}")
+    if isinstance(value, list):
+        # A list stands for the comma-separated text of the option (eps = [0.1, 0.2]).
+        scalars = all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)
+        if callable(action.type) or not scalars:
+            raise ValueError(f"--config: {key} expected a single value, got {value!r}")
+        value = ",".join(str(v) for v in value)
+    if not callable(action.type):
+        return str(value)
+    try:
+        # Numbers go through their text (str() of a float reads back exactly), like argv does.
+        return action.type(str(value))
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+        kind = getattr(action.type, "__name__", "?")
+        raise ValueError(f"--config: {key} expected a value of type {kind}, got {value!r}") from exc
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    """The table of the ``--config`` file ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not valid TOML.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"--config: expected a TOML file, got missing path {str(file)!r}")
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--config: {file} is not valid TOML ({exc}); fix the file") from exc
+
+
+def _load_toml(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    file, raw = Path(path), read_toml(path)
+    actions = {
+        a.dest: a for a in parser._actions if a.dest not in _NOT_SETTINGS | {"help"} and not a.dest.startswith("_")
+    }
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        dest = key.replace("-", "_")
+        action = actions.get(dest)
+        if action is None:
+            raise ValueError(f"--config: unknown key {key!r} in {file}; expected some of {sorted(actions)}")
+        value = _config_value(key, value, action)
+        if action.choices is not None and value not in action.choices:
+            raise ValueError(f"--config: {key} expected one of {list(action.choices)}, got {value!r}")
+        values[dest] = value
+    return values
+
+
+def resolve_settings(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Merge the command line over the ``--config`` TOML over ``defaults``.
+
+    Raises:
+        ValueError: a bad ``--config`` file or value, or a count (``--n``, ``--batch-size``,
+            ``--seed``) out of range.
+        FileNotFoundError: the ``--config`` file does not exist.
+    """
+    given = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS and not k.startswith("_")}
+    merged = {**{k: None for k in given}, **defaults}
+    if getattr(args, "config", None):
+        merged.update(_load_toml(args.config, parser))
+    merged.update({k: v for k, v in given.items() if v is not None})
+    for key, low in (("n", 1), ("batch_size", 1), ("seed", 0)):
+        value = merged.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"--{key.replace('_', '-')}: expected an integer >= {low}, got {value!r}")
+    return merged
+
+
+def replayable(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings to write as ``config.toml``: ``--config`` of it repeats the run elsewhere.
+
+    ``out`` and ``resume`` are left out (they say where and how, not what, to run).
+    """
+    return {k: v for k, v in settings.items() if k not in ("out", "resume")}

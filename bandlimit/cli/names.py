@@ -1,0 +1,267 @@
+"""Names on the command line -> objects: models, attacks and defences.
+
+The command line keeps no tables of its own: attacks come from :data:`attacks.ATTACKS`
+(:func:`attacks.create_attack`), defences from :data:`defenses.DEFENSES`
+(:func:`defenses.apply_defense`) and models from :mod:`bandlimit.models`. What the command line
+adds is the spec syntax ``NAME[:key=value,...]`` (:mod:`bandlimit.cli.specs`) and filling
+``--eps`` / ``--norm`` into the setting each attack class declares for them (``budget``,
+``budget_norms``, ``norm_setting``). Every failure caused by what the user wrote is raised as
+``ValueError`` (or ``FileNotFoundError``) naming the spec, so the command exits with status 2.
+
+The heavy packages are imported inside the functions, so ``bandlimit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bandlimit.cli.specs import parse_spec
+
+__all__ = [
+    "apply_defenses",
+    "attack_names",
+    "build_attack",
+    "build_attacks",
+    "image_shape",
+    "load_data",
+    "load_model",
+    "resolve_model",
+    "takes_eps",
+]
+
+#: ``package.module:function`` (dotted module path, then one attribute name).
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+# ------------------------------------------------------------------------------- models
+def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
+    """Build the model a user named on the command line.
+
+    Accepted forms, tried in this order:
+
+    * ``path/to/checkpoint.pt``: an existing file, loaded with
+      :func:`bandlimit.models.load_checkpoint` (architecture from its metadata);
+    * ``package.module:function``: an import path; the function is called with no arguments
+      and must return an ``nn.Module`` on [0, 1] images (the "benchmark a new defence" entry);
+      the current directory is importable, as with ``python -m``;
+    * a registry name (``bandlimit models`` lists them), created with ``pretrained`` weights
+      when the name has shipped weights.
+
+    Raises:
+        ValueError: unknown name, or an import path whose function returns no ``nn.Module``.
+        FileNotFoundError: a path-like spec that does not exist.
+    """
+    from bandlimit.models import create_model, list_models, load_checkpoint
+
+    path = Path(spec)
+    if path.is_file():
+        return load_checkpoint(path).eval()
+    # Path.suffix is no test here: "my_pkg.module:build" has the suffix ".module:build".
+    if _IMPORT_PATH.fullmatch(spec):
+        module_name, _, attr = spec.partition(":")
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            raise ValueError(
+                f"--model {spec!r}: cannot import module {module_name!r} ({exc}); expected "
+                "package.module:function on the Python path"
+            ) from exc
+        factory = getattr(module, attr, None)
+        if factory is None or not callable(factory):
+            raise ValueError(f"--model {spec!r}: {module_name!r} has no callable {attr!r}")
+        model = factory()
+        if not isinstance(model, nn.Module):
+            raise ValueError(
+                f"--model {spec!r}: expected the function to return a torch.nn.Module on [0,1] "
+                f"images, got {type(model).__name__}"
+            )
+        return model.eval()
+    if path.suffix in {".pt", ".pth", ".th", ".ckpt"} or "/" in spec:
+        raise FileNotFoundError(f"--model {spec!r}: no such checkpoint file")
+    pretrained_names = set(list_models(pretrained=True)) if pretrained else set()
+    return create_model(spec, pretrained=spec in pretrained_names).eval()
+
+
+def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
+    """The model of ``--model`` (+ ``--checkpoint``) wrapped by the ``--defense`` chain, in eval mode."""
+    from bandlimit.models import load_checkpoint
+
+    spec = settings.get("model")
+    if not spec:
+        raise ValueError(
+            "--model: expected a registry name (see `bandlimit models`), a checkpoint file or pkg.module:build, "
+            "got nothing"
+        )
+    model = resolve_model(str(spec))
+    if settings.get("checkpoint"):
+        try:
+            model = load_checkpoint(settings["checkpoint"], model)
+        except ValueError as exc:
+            raise ValueError(
+                f"--checkpoint does not match --model {spec!r}: {exc}; pass the --model the checkpoint was "
+                "trained with (or the checkpoint alone as --model)"
+            ) from exc
+    model = apply_defenses(model, list(settings.get("defense") or []))
+    return model.to(device).eval()
+
+
+def load_data(settings: Mapping[str, Any]) -> Any:
+    """The Dataset of ``--data`` / ``--split`` / ``--data-root``, cut to ``--n`` samples."""
+    from bandlimit.data import load_dataset
+
+    name = settings.get("data") or "cifar10-sample"
+    try:
+        return load_dataset(name, settings.get("data_root"), settings.get("split") or "test", n=settings.get("n"))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"--data {name!r}: {exc} (use --data cifar10-sample for the shipped sample, or --data-root)"
+        ) from exc
+
+
+def image_shape(data: Any) -> tuple[int, ...]:
+    """``(C, H, W)`` of the first sample."""
+    x, _ = data[0]
+    return tuple(x.shape)
+
+
+# ------------------------------------------------------------------------------ attacks
+def _required(cls: type) -> tuple[str, ...]:
+    """Settings of an attack class without a default, other than its budget (filled from --eps)."""
+    if not dataclasses.is_dataclass(cls):  # the torchattacks adapter checks its own arguments
+        return ()
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name != getattr(cls, "budget", None)
+    )
+
+
+def attack_names() -> list[str]:
+    """Registered attacks a spec can build.
+
+    Attacks with a required setting other than their budget (``transfer`` needs a source model
+    and an inner attack, objects a command line cannot name) are left out.
+    """
+    from attacks import ATTACKS
+
+    return [entry.name for entry in ATTACKS if not _required(entry.obj)]
+
+
+def _attack(spec: str) -> tuple[str, dict[str, Any], Any]:
+    """``(name, settings written in the spec, registry entry)`` of an attack spec.
+
+    Raises:
+        ValueError: a malformed spec or an unknown name (with close matches among :func:`attack_names`).
+    """
+    from attacks import ATTACKS
+
+    name, kwargs = parse_spec(spec)
+    if name not in ATTACKS:
+        known = attack_names()
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown attack {name!r}: expected one of {known}{hint}")
+    return name, kwargs, ATTACKS.get(name)
+
+
+def _given(kwargs: Mapping[str, Any], entry: Any) -> dict[str, Any]:
+    """The settings a spec fixes: its own and those of its preset (``pgd-eot``: ``eot_samples``)."""
+    return {**entry.meta.get("defaults", {}), **kwargs}
+
+
+def takes_eps(spec: str) -> bool:
+    """Whether ``--eps`` sets the budget of this spec's attack (it has one and the spec leaves it open).
+
+    Raises:
+        ValueError: a malformed spec or an unknown attack name.
+    """
+    _, kwargs, entry = _attack(spec)
+    budget = entry.obj.budget
+    return budget is not None and budget not in _given(kwargs, entry)
+
+
+def build_attack(spec: str, *, eps: float | None = None, norm: str | None = None) -> Any:
+    """Build an attack from ``NAME[:key=value,...]`` with :func:`attacks.create_attack`.
+
+    ``norm`` fills the attack's ``norm_setting`` and ``eps`` its ``budget`` where the spec (or
+    the preset it names) does not set them and the attack has such a setting (``fourier`` has
+    a fixed L2 budget, ``norm_l2``).
+
+    Raises:
+        ValueError: unknown name, malformed or rejected settings (the attack's own message is
+            kept, prefixed with the spec), a required setting missing (``transfer`` needs
+            objects: build it in Python), or an eps for a norm the attack cannot bound
+            (SimBA bounds L∞ only).
+    """
+    from attacks import create_attack
+
+    name, kwargs, entry = _attack(spec)
+    cls, given = entry.obj, _given(kwargs, entry)
+    if norm is not None and cls.norm_setting and cls.norm_setting not in given:
+        kwargs[cls.norm_setting] = norm
+    if eps is not None and cls.budget and cls.budget not in given:
+        effective = {**given, **kwargs}.get(cls.norm_setting, norm) if cls.norm_setting else norm
+        if effective is not None and effective not in cls.budget_norms:
+            raise ValueError(
+                f"attack {spec!r}: expected a {'/'.join(cls.budget_norms)} budget, got --norm {effective}; "
+                f"use --norm {cls.budget_norms[0]} or set the budget in the spec ({name}:{cls.budget}=...)"
+            )
+        kwargs[cls.budget] = eps
+    missing = [s for s in _required(cls) if s not in given]
+    if missing:
+        raise ValueError(
+            f"attack {spec!r}: required setting(s) {', '.join(missing)} not given; settings that are objects "
+            "(a source model, an inner attack) cannot be written on the command line: build such an attack "
+            "in Python with attacks.create_attack"
+        )
+    try:
+        return create_attack(name, **kwargs)
+    except (TypeError, ValueError) as exc:  # settings the user wrote: bad input, not a bug
+        raise ValueError(f"attack {spec!r}: {exc}") from exc
+
+
+def build_attacks(specs: Sequence[str], eps_list: Sequence[float], norm: str) -> list[Any]:
+    """Attacks from ``NAME[:k=v,...]`` specs; those whose budget the spec leaves open once per eps."""
+    attacks: list[Any] = []
+    for spec in specs:
+        if takes_eps(spec):
+            attacks.extend(build_attack(spec, eps=eps, norm=norm) for eps in eps_list)
+        else:
+            attacks.append(build_attack(spec, norm=norm))
+    return attacks
+
+
+# ----------------------------------------------------------------------------- defences
+def apply_defenses(model: nn.Module, specs: Sequence[str]) -> nn.Module:
+    """Wrap ``model`` with a chain of defences, innermost first, with :func:`defenses.apply_defense`.
+
+    ``["smooth:rho=0.25", "lowpass:bandwidth=16"]`` smooths the first layer, then puts a
+    low-pass input layer in front.
+
+    Raises:
+        ValueError: malformed spec, unknown defence or bad settings (prefixed with the spec).
+    """
+    from defenses import apply_defense
+
+    for spec in specs:
+        name, kwargs = parse_spec(spec)
+        try:
+            model = apply_defense(model, name, **kwargs)
+        except (TypeError, ValueError) as exc:  # settings the user wrote
+            raise ValueError(f"defence {spec!r}: {exc}") from exc
+    return model
