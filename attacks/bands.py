@@ -235,7 +235,7 @@ class BandConstraint(Constraint):
         return torch.where(_per_sample(feasible), delta, out)
 
     def _fista(self, w: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
-        """Project the band-limited targets ``w`` onto band ∩ box: the band point and the dual.
+        """Project the band-limited targets ``w`` onto band ∩ box, to within ``tol`` of the box.
 
         The projection ``u`` of ``w`` onto band ∩ box is ``clip(w + r)`` for the ``r``
         orthogonal to the band that minimises the convex ``h(w + r)``, ``h(a) = 1/2 ||a||² -

@@ -19,19 +19,28 @@ WEIGHTS = SHARED / "weights" / "resnet20-12fca82f.th"
 DATA = SHARED / "data" / "cifar10" / "test_lossless_1028.npz"
 
 
-def resnet20_and_images(n: int) -> tuple[nn.Module, Tensor, Tensor]:
-    """The public natural ResNet-20 (eval mode) and the first ``n`` lossless test images and labels."""
-    if not (WEIGHTS.exists() and DATA.exists()):
+def resnet20_and_images(n: int, model: str | None = None) -> tuple[nn.Module, Tensor, Tensor]:
+    """A model (eval mode) and the first ``n`` lossless test images and labels.
+
+    Args:
+        n: Number of images.
+        model: None for the public natural ResNet-20 (``shared/weights``), else the name of a
+            registered model loaded with ``create_model(model, pretrained=True)``.
+    """
+    if not (DATA.exists() and (model is not None or WEIGHTS.exists())):
         sys.exit(f"needs {WEIGHTS} and {DATA} (the shared/ folder beside the repository)")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bandlimit.models import create_model, load_checkpoint
 
-    model = load_checkpoint(WEIGHTS, create_model("resnet20")).eval()
+    if model is None:
+        net = load_checkpoint(WEIGHTS, create_model("resnet20"))
+    else:
+        net = create_model(model, pretrained=True)
     data = np.load(DATA)
     x = torch.from_numpy(data["x"][:n]).permute(0, 3, 1, 2).float().div(255).contiguous()
     y = torch.from_numpy(data["y"][:n]).long()
-    return model, x, y
+    return net.eval(), x, y
 
 
 def correct(model: nn.Module, x: Tensor, y: Tensor, batch: int = 256) -> Tensor:

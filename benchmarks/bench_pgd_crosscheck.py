@@ -17,7 +17,9 @@ Claims checked:
   inputs that differ in the last bit, and the sign step amplifies that wherever a gradient
   component is near zero); the per-image counts show how large that chaos is.
 
-Model: the public natural ResNet-20 (``shared/weights/resnet20-12fca82f.th``); images: the
+Model: the public natural ResNet-20 (``shared/weights/resnet20-12fca82f.th``), or with
+``--model`` a registered pretrained one (``resnet20-fastat``: adversarially trained, so 8/255
+is informative); images: the
 first ``--n`` of the 1,028 lossless CIFAR-10 test images (``shared/data/cifar10/test_lossless_1028.npz``).
 Needs ``torchattacks``. The full table (256 images, 3 seeds, 3 eps x 3 step counts, L2) takes
 about an hour on 2 CPU threads; the same-start check about 1 minute per (seed, eps).
@@ -25,6 +27,7 @@ about an hour on 2 CPU threads; the same-start check about 1 minute per (seed, e
 Usage::
 
     nice -n 10 python benchmarks/bench_pgd_crosscheck.py --n 256 --seeds 0 1 2 --eps 1 2 8 --steps 10 20 50
+    nice -n 10 python benchmarks/bench_pgd_crosscheck.py --model resnet20-fastat --eps 8 --l2-eps
     python benchmarks/bench_pgd_crosscheck.py --same-start --seeds 0 1 2 --eps 1 2 --steps 20
 """
 
@@ -160,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--l2-eps", type=float, nargs="*", default=[0.25], help="L2 eps (none: skip L2)")
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 50])
     parser.add_argument("--n", type=int, default=256, help="number of test images")
+    parser.add_argument("--model", default=None, help="a registered pretrained model (default: public ResNet-20)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--same-start", action="store_true", help="the same-start check at the first --steps")
     args = parser.parse_args(argv)
@@ -168,9 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         sys.exit("needs torchattacks: pip install torchattacks")
     torch.set_num_threads(args.threads)
-    model, x, y = resnet20_and_images(args.n)
+    model, x, y = resnet20_and_images(args.n, args.model)
     clean = correct(model, x, y)
-    print(f"public ResNet-20, {len(x)} lossless CIFAR-10 test images, clean accuracy {clean.float().mean():.2%}")
+    name = args.model or "public ResNet-20"
+    print(f"{name}, {len(x)} lossless CIFAR-10 test images, clean accuracy {clean.float().mean():.2%}")
     if args.same_start:
         same_start(model, x, y, args)
     else:
