@@ -7,16 +7,18 @@ A constraint is a small object with three main operations, all on per-sample per
   of the gradient for L∞, the normalised gradient for L2, both restricted to the band for a
   :class:`attacks.bands.BandConstraint`);
 * ``project(delta, x)``: map back to a perturbation that is *exactly* feasible: inside the
-  norm ball, ``x + delta`` inside [0, 1] and, for a band, no energy outside the band;
+  norm ball, ``x + delta`` inside [0, 1] and, for a band, (almost) no energy outside the band;
 * ``random_init(x, generator)``: a random feasible starting point.
 
 Plain balls (:class:`LinfBall`, :class:`L2Ball`) project onto the ball (clipping for L∞,
 radial scaling for L2) and then onto the box by clipping ``x + delta``. Clipping can only
 shrink each ``|delta_i|`` (the box interval ``[-x_i, 1 - x_i]`` contains 0), so the result
 stays in the ball: one pass is feasible, and for L∞ it is the exact Euclidean projection.
-Plain constraints use the default ``iterate = project`` and ``finish = project``; a band
-constraint separates the optimiser's state from the point the model sees (see
-:mod:`attacks.bands`).
+Every constraint here and in :mod:`attacks.bands` keeps the default ``iterate = project``
+and ``finish = project``: the optimiser's state is the feasible point itself. The hooks
+(``iterate``, ``finish``, ``random_state``, ``exact_iterates``) let a constraint whose exact
+projection is too costly per step keep a nearly-feasible state instead and make it feasible
+with ``project``.
 """
 
 from __future__ import annotations
@@ -86,8 +88,7 @@ class Constraint(ABC):
     def iterate(self, delta: Tensor, x: Tensor) -> Tensor:
         """The optimiser's state after a step; :meth:`project` of it is the feasible point.
 
-        Plain balls keep the feasible point itself as the state. A band constraint keeps a
-        nearly-feasible state (see :class:`BandConstraint`).
+        The default keeps the feasible point itself as the state.
         """
         return self.project(delta, x)
 

@@ -8,9 +8,12 @@ Yin et al.'s Fourier heat map, which averages the same perturbations over images
 
 **Perturbation size.** ``U_{i,j}`` has unit L2 norm, and every channel carries ``± v * U``
 (Yin et al.'s convention), so a perturbation has L2 norm ``v`` per channel and ``v * sqrt(C)``
-over the image; the declared threat model is ``("l2", v * sqrt(channels))``. Clipping to [0, 1]
-moves each pixel toward its clean value, so it can only shrink the norm (and change the
-perturbation's shape near saturated pixels).
+over the image; the declared threat model is ``("l2", v * sqrt(channels))``. Candidates are
+clipped to [0, 1], which moves each pixel toward its clean value, so it can only shrink the
+norm (and change the perturbation's shape near saturated pixels). Yin et al.'s code evaluates
+unclipped images; those are not images of any threat model (the evaluation harness rejects
+them), so the attack refuses ``clip=False``: the unclipped Fourier heat map is
+:func:`bandlimit.evaluation.fourier_heatmap` with ``clip=False``.
 
 **Candidate order.** Cells in the given order (by default row-major centred indices), and for
 each cell its sign patterns: ``(+, -)`` for one sign on the whole image, or with
@@ -102,6 +105,18 @@ def _normalise_cells(cells: Any, name: str = "cells") -> tuple[tuple[int, int], 
     return tuple(out)
 
 
+def _check_clip(value: Any, name: str) -> bool:
+    """Only ``True``: an attack's output must be an image (see the module docstring)."""
+    if not check_bool(value, name):
+        raise ValueError(
+            f"{name}: expected True, got False: unclipped candidates are not images in [0, 1], so "
+            "no threat model allows them and the evaluation harness rejects them (BudgetViolation); "
+            "keep clip=True, or for Yin et al.'s unclipped Fourier heat map use "
+            "bandlimit.evaluation.fourier_heatmap(model, data, norm=..., clip=False)"
+        )
+    return True
+
+
 @attack_dataclass
 class FourierBasisAttack(Attack):
     """Worst single Fourier-basis perturbation of L2 norm ``norm_l2`` per channel (black box).
@@ -115,9 +130,10 @@ class FourierBasisAttack(Attack):
             whole image (Yin et al. draw these signs at random; this searches them).
         cells: Centred ``(i, j)`` indices to search, ``(P, 2)``; ``None`` = one per
             conjugate pair, :func:`bandlimit.spectral.fourier_basis_pairs` (all distinct bases).
-        clip: Clip candidates to [0, 1] before evaluating them. With ``clip=False`` the model is
-            evaluated on (and the attack returns) unclipped images, as in Yin et al.'s code
-            default; the harness clips what it receives, which may undo a success.
+        clip: Clip candidates to [0, 1] before evaluating them; must stay True. ``clip=False``
+            (unclipped images, Yin et al.'s code default) raises ``ValueError``: an attack must
+            return images, and the harness rejects values outside [0, 1] (``BudgetViolation``).
+            For the unclipped analysis use ``bandlimit.evaluation.fourier_heatmap(..., clip=False)``.
         batch_cells: Cells per chunk (chunk = ``batch_cells`` x all sign patterns); larger
             chunks mean fewer, bigger forward passes but coarser query counts.
         batch_size: Most candidate images per forward pass (bounds memory); at least one image
@@ -145,7 +161,7 @@ class FourierBasisAttack(Attack):
     channels: int = setting(3, check_positive_int)
     per_channel_sign: bool = setting(False, check_bool)
     cells: tuple[tuple[int, int], ...] | None = setting(None, _normalise_cells)
-    clip: bool = setting(True, check_bool)
+    clip: bool = setting(True, _check_clip)
     batch_cells: int = setting(16, check_positive_int)
     batch_size: int | None = setting(None, optional(check_positive_int))
 
@@ -210,9 +226,7 @@ class FourierBasisAttack(Attack):
             deltas = deltas.flatten(0, 1)
             per_pass = max(1, batch_size // deltas.shape[0])
             for sub in idx.split(per_pass):
-                cand = x[sub, None] + deltas[None]  # (m, K*S, C, h, w)
-                if self.clip:
-                    cand = cand.clamp(0.0, 1.0)
+                cand = (x[sub, None] + deltas[None]).clamp(0.0, 1.0)  # (m, K*S, C, h, w)
                 logits = model(cand.flatten(0, 1)).view(sub.numel(), deltas.shape[0], -1)
                 queries[sub] += deltas.shape[0]
                 lab = label[sub, None].expand(-1, deltas.shape[0])
@@ -236,9 +250,7 @@ class FourierBasisAttack(Attack):
         cell_idx = torch.where(have, chosen // num_signs, 0)
         sign_idx = torch.where(have, chosen % num_signs, 0)
         chosen_signs = signs[sign_idx] * have.unsqueeze(1).to(x.dtype)  # (N, C), 0 where none
-        x_adv = x + self.norm_l2 * chosen_signs[:, :, None, None] * basis[cell_idx][:, None]
-        if self.clip:
-            x_adv = x_adv.clamp(0.0, 1.0)
+        x_adv = (x + self.norm_l2 * chosen_signs[:, :, None, None] * basis[cell_idx][:, None]).clamp(0.0, 1.0)
         cell_out = torch.where(
             have.unsqueeze(1), cells.to(x.device)[cell_idx], torch.full_like(cells[:1], -1).to(x.device)
         )

@@ -11,6 +11,7 @@ and optional bf16 autocast.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import field
 from typing import Any
 
@@ -34,16 +35,40 @@ from attacks.base import (
 from attacks.constraints import Constraint, _per_sample
 from bandlimit._checks import check_bool, check_nonnegative, check_positive, check_positive_int
 
-__all__ = ["FGSM", "PGD"]
+__all__ = ["FGSM", "PGD", "cosine_steps"]
 
-#: Madry et al.'s rule of thumb: a step of 2.5 * eps / steps lets the iterate cross the ball.
-DEFAULT_REL_STEPSIZE_NUMERATOR = 2.5
+#: The default schedule's first (largest) step, as a fraction of eps (see :func:`cosine_steps`).
+DEFAULT_PEAK_REL_STEPSIZE = 1.0
 
 # How often (in steps) samples that became adversarial are dropped from the working batch.
 # Dropping them needs a host sync; that is free on the CPU but stalls the GPU queue, where
 # finished samples are frozen with a mask every step and compacted only every few steps.
 _COMPACT_EVERY = {"cpu": 1}
 _COMPACT_EVERY_DEFAULT = 4
+
+
+def cosine_steps(steps: int, peak: float = DEFAULT_PEAK_REL_STEPSIZE) -> tuple[float, ...]:
+    """PGD's default relative step sizes: a cosine decay from ``peak`` towards 0.
+
+    Step ``k`` (0-based) of ``steps`` moves ``peak * (1 + cos(pi * k / steps)) / 2`` times
+    eps: large early steps cross the ball, small late ones settle near a local maximum.
+    Why not a fixed step: at every step count measured the schedule leaves less robust
+    accuracy than torchattacks.PGD with its usual ``alpha = eps / 4`` or with Madry et al.'s
+    ``2.5 * eps / steps`` (our earlier default). Public ResNet-20, 256 lossless CIFAR-10 test
+    images, mean of 3 seeds, 10 / 20 / 50 steps (``benchmarks/bench_pgd_crosscheck.py``):
+
+    * L∞ 1/255: 19.1 / 16.5 / 15.2 % against 21.4 / 18.0 / 16.9 % (eps / 4);
+    * L∞ 2/255: 0.8 / 0.4 / 0.4 % against 2.3 / 0.7 / 0.5 %;
+    * L2 0.25: 2.3 / 1.6 / 0.9 % against 7.0 / 5.9 / 4.6 % (torchattacks.PGDL2, alpha 0.2);
+    * L∞ 8/255 on the adversarially trained ``resnet20-fastat``: 37.9 / 37.2 / 37.4 % against
+      38.9 / 38.3 / 37.6 % (eps / 4) and 38.9 / 38.9 / 38.8 % (2.5 * eps / steps).
+
+    Example:
+        >>> [round(r, 3) for r in cosine_steps(4)]
+        [1.0, 0.854, 0.5, 0.146]
+    """
+    steps = check_positive_int(steps, "steps")
+    return tuple(peak * 0.5 * (1.0 + math.cos(math.pi * k / steps)) for k in range(steps))
 
 
 @attack_dataclass
@@ -54,7 +79,9 @@ class PGD(Attack):
     threat model's norm (the gradient's sign for L∞, the normalised gradient for L2) and
     projects it back onto the feasible set: the eps-ball, the [0, 1] box and, with ``band``,
     a DCT or Fourier frequency band (Sharma et al. 2019; Guo et al. 2019), so the returned
-    perturbation carries no energy outside the band.
+    perturbation carries (almost) no energy outside the band: at most 1e-8 of its energy, see
+    :mod:`attacks.bands`. The step size follows a cosine schedule from eps down
+    (:func:`cosine_steps`) unless ``rel_stepsize`` or ``abs_stepsize`` fixes it.
 
     Distance measure: L∞ or L2 over the whole image, in [0, 1] pixel units.
 
@@ -62,8 +89,11 @@ class PGD(Attack):
         eps: Radius of the ball (>= 0).
         norm: ``"linf"`` or ``"l2"``.
         steps: Number of gradient steps (>= 1).
-        rel_stepsize: Step size as a fraction of ``eps``; default ``2.5 / steps`` (Madry et al.).
-        abs_stepsize: Absolute step size; if given, it takes precedence over ``rel_stepsize``.
+        rel_stepsize: A fixed step size as a fraction of ``eps``. Default (None): the cosine
+            schedule of :func:`cosine_steps`, from ``eps`` down towards 0, stronger at equal
+            steps than any fixed step we measured.
+        abs_stepsize: A fixed absolute step size; if given, it takes precedence over
+            ``rel_stepsize``.
         random_start: Start the first restart from a uniform random point of the ball (later
             restarts always start at random).
         restarts: Number of runs; each sample keeps its worst case (a success if any run
@@ -144,15 +174,21 @@ class PGD(Attack):
         return self._constraint
 
     @property
-    def step_size(self) -> float:
-        """The resolved absolute step size: ``abs_stepsize``, else ``rel_stepsize`` (or its default) x eps."""
+    def step_sizes(self) -> tuple[float, ...]:
+        """The absolute size of each step: ``abs_stepsize``, else ``rel_stepsize`` x eps, else the default schedule."""
         if self.abs_stepsize is not None:
-            return self.abs_stepsize
-        rel = self.rel_stepsize if self.rel_stepsize is not None else self._default_rel_stepsize()
-        return rel * self.eps
+            return (self.abs_stepsize,) * self.steps
+        if self.rel_stepsize is not None:
+            return (self.rel_stepsize * self.eps,) * self.steps
+        return tuple(rel * self.eps for rel in self._default_rel_steps())
 
-    def _default_rel_stepsize(self) -> float:
-        return DEFAULT_REL_STEPSIZE_NUMERATOR / self.steps
+    @property
+    def step_size(self) -> float:
+        """The first (for the default schedule, the largest) absolute step size."""
+        return self.step_sizes[0]
+
+    def _default_rel_steps(self) -> tuple[float, ...]:
+        return cosine_steps(self.steps)
 
     def _check_inputs(self, x: Tensor) -> None:
         """A band mask must match the images' size."""
@@ -245,7 +281,7 @@ class PGD(Attack):
         The loop steps an optimiser state ``z`` and evaluates the model at the feasible point
         ``project(z)``; for plain balls the state is the feasible point itself.
         """
-        c, size = self._constraint, self.step_size
+        c, sizes = self._constraint, self.step_sizes
 
         def point(z: Tensor, xs: Tensor) -> Tensor:
             return z if c.exact_iterates else c.project(z, xs)
@@ -254,7 +290,7 @@ class PGD(Attack):
         n = x.shape[0]
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
         if not self.early_stop:
-            for _ in range(self.steps):
+            for size in sizes:
                 grad, _ = self._gradient(model, x, point(z, x), labels, targeted)
                 z = c.iterate(c.step(z, grad, size), x)
             return c.finish(z, x), found
@@ -263,7 +299,7 @@ class PGD(Attack):
         xa, la, za = x, labels, z
         frozen = torch.zeros(n, dtype=torch.bool, device=x.device)
         every = _COMPACT_EVERY.get(x.device.type, _COMPACT_EVERY_DEFAULT)
-        for k in range(self.steps):
+        for k, size in enumerate(sizes):
             grad, logits = self._gradient(model, xa, point(za, xa), la, targeted)
             # A state whose point fools the model is kept as it is (sticky, for randomised models too).
             frozen = frozen | is_success(logits, la, targeted=targeted)
@@ -304,5 +340,5 @@ class FGSM(PGD):
     restarts: int = field(default=1, init=False)
     random_start: bool = setting(False, check_bool)
 
-    def _default_rel_stepsize(self) -> float:
-        return 1.25 if self.random_start else 1.0
+    def _default_rel_steps(self) -> tuple[float, ...]:
+        return (1.25 if self.random_start else 1.0,)

@@ -68,9 +68,9 @@ class CountingModel(nn.Module):
 
 
 def brute_force(
-    model: nn.Module, x: torch.Tensor, label: int, *, v: float, per_channel: bool, targeted: bool, clip: bool
+    model: nn.Module, x: torch.Tensor, label: int, *, v: float, per_channel: bool, targeted: bool
 ) -> tuple[int, tuple[int, int], list[float], bool]:
-    """One image, one candidate at a time: first success, else the highest loss (independent loops)."""
+    """One image, one clipped candidate at a time: first success, else the highest loss (independent loops)."""
     c, h, w = x.shape
     if per_channel:
         patterns = [[-1.0 if (k >> ch) & 1 else 1.0 for ch in range(c)] for k in range(2**c)]
@@ -82,9 +82,7 @@ def brute_force(
     for cell in cells:
         u = fourier_basis(h, w, *cell, dtype=x.dtype)
         for pattern in patterns:
-            cand = x + v * torch.tensor(pattern, dtype=x.dtype)[:, None, None] * u
-            if clip:
-                cand = cand.clamp(0, 1)
+            cand = (x + v * torch.tensor(pattern, dtype=x.dtype)[:, None, None] * u).clamp(0, 1)
             with torch.no_grad():
                 logits = model(cand[None])[0]
             pred = int(logits.argmax())
@@ -164,21 +162,21 @@ class TestPlantedCell:
 
 # ------------------------------------------------------- reference and query counts
 @pytest.mark.parametrize(
-    ("per_channel", "targeted", "clip", "batch_cells"),
-    [(False, False, True, 16), (True, False, True, 5), (False, True, True, 7), (False, False, False, 3)],
+    ("per_channel", "targeted", "batch_cells"),
+    [(False, False, 16), (True, False, 5), (False, True, 7), (False, False, 3)],
 )
-def test_matches_brute_force_reference(per_channel: bool, targeted: bool, clip: bool, batch_cells: int) -> None:
+def test_matches_brute_force_reference(per_channel: bool, targeted: bool, batch_cells: int) -> None:
     model = LinearNet(seed=2).double()
     x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = model(x).argmax(1)
     targets = model(x).topk(2, dim=1).indices[:, 1] if targeted else None  # runner-up class: reachable
-    attack = FourierBasisAttack(norm_l2=0.3, per_channel_sign=per_channel, clip=clip, batch_cells=batch_cells)
+    attack = FourierBasisAttack(norm_l2=0.3, per_channel_sign=per_channel, batch_cells=batch_cells)
     result = attack.run(model, x, y, targets=targets)
     label = targets if targeted else y
     num_signs = 8 if per_channel else 2
     for i in range(5):
         pos, cell, pattern, ok = brute_force(
-            model, x[i], int(label[i]), v=0.3, per_channel=per_channel, targeted=targeted, clip=clip
+            model, x[i], int(label[i]), v=0.3, per_channel=per_channel, targeted=targeted
         )
         assert int(result.info["candidate"][i]) == pos
         assert result.info["cell"][i].tolist() == list(cell)
@@ -265,6 +263,7 @@ def test_sign_patterns() -> None:
         ({"channels": 0}, ValueError, "channels: expected an integer >= 1"),
         ({"per_channel_sign": 1}, TypeError, "per_channel_sign: expected True or False"),
         ({"clip": "yes"}, TypeError, "clip: expected True or False"),
+        ({"clip": False}, ValueError, r"clip: expected True, got False.*fourier_heatmap\(.*clip=False\)"),
         ({"batch_cells": 0}, ValueError, "batch_cells: expected an integer >= 1"),
         ({"batch_size": -1}, ValueError, "batch_size: expected an integer >= 1"),
         ({"cells": []}, ValueError, "cells: expected at least one"),
@@ -277,6 +276,28 @@ def test_sign_patterns() -> None:
 def test_bad_settings(kwargs: dict, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         FourierBasisAttack(**kwargs)
+
+
+def test_evaluate_refuses_clip_false_and_accepts_the_clipped_attack() -> None:
+    # What the docstring says: an unclipped candidate is not an image in [0, 1], the harness
+    # rejects it, so clip=False is refused (naming the fix) before anything is evaluated.
+    from bandlimit.evaluation import BudgetViolation, evaluate, verify_adversarial
+
+    model = LinearNet(seed=3)
+    x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    x[:, :, :2] = 0.0  # saturated pixels: an unclipped Fourier perturbation leaves [0, 1] there
+    y = model(x).argmax(1)
+    counting = CountingModel(model, x, radius=4.0)
+    with pytest.raises(ValueError, match=r"clip: expected True.*keep clip=True.*fourier_heatmap"):
+        evaluate(counting, (x, y), [FourierBasisAttack(norm_l2=1.0, clip=False)], checks=False)
+    assert int(counting.counts.sum()) == 0
+    unclipped = x + 1.0 * fourier_basis(8, 8, 4, 5, dtype=x.dtype)
+    with pytest.raises(BudgetViolation, match=r"leaves \[0, 1\]"):
+        verify_adversarial(x, unclipped, norm="l2", eps=1.0 * math.sqrt(3), attack="fourier")
+    attack = FourierBasisAttack(norm_l2=1.0)
+    result = evaluate(model, (x, y), [attack], checks=False)
+    assert result.n == 8 and result.clean_accuracy == 1.0
+    assert 0.0 <= result.robust_accuracy[attack.threat.key] < 1.0
 
 
 def test_bad_inputs_at_run_time() -> None:
