@@ -15,12 +15,12 @@ import pytest
 import torch
 from _cli_helpers import importable_model
 
-from attacks import ATTACKS, FGSM, PGD, AttackResult, FourierBasisAttack, SimBA, ThreatModel
+from attacks import APGD, ATTACKS, FGSM, PGD, AttackResult, FourierBasisAttack, Square, ThreatModel
 from attacks.base import Attack, Task, attack_dataclass, setting
 from bandlimit._checks import check_nonnegative
 from bandlimit.cli import main
 from bandlimit.cli.names import attack_names, build_attack, build_attacks
-from bandlimit.cli.suites import SUITES, SuiteAttack, build_suite
+from bandlimit.cli.suites import SUITES, Suite, SuiteAttack, build_suite
 from bandlimit.evaluation import EvaluationResult, fourier_noise_norm
 
 
@@ -43,35 +43,65 @@ def _configs(attacks: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 # --------------------------------------------------------------------- suites as data
-def _legacy_suite(name: str, eps_list: list[float], *, norm: str, v: float, randomized: bool) -> list[Any]:
-    """The ``quick`` and ``standard`` suites as they were written before they became data."""
-    steps, queries = (10, 500) if name == "quick" else (50, 3000)
+def _expected_suite(
+    name: str, eps_list: list[float], *, norm: str, v: float, randomized: bool, flagged: bool
+) -> list[Any]:
+    """The ``quick`` and ``standard`` suites written out by hand (issue 11's composition)."""
     attacks: list[Any] = []
     for eps in eps_list:
-        if name == "quick":
-            attacks.append(PGD(eps=eps, norm=norm, steps=10))
+        if name == "standard":
+            if randomized:
+                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="ce", eot_samples=20))
+                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="dlr", eot_samples=20))
+            else:
+                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="ce"))
+                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="dlr", targets=9))
+            if randomized or flagged:
+                attacks.append(Square(eps=eps, norm=norm, max_queries=5000))
         else:
-            attacks.append(PGD(eps=eps, norm=norm, steps=50, restarts=2))
-            attacks.append(PGD(eps=eps, norm=norm, steps=50, loss="cw"))
-        if randomized:
-            attacks.append(PGD(eps=eps, norm=norm, steps=steps, eot_samples=8 if name == "quick" else 20))
-        if norm == "linf":
-            attacks.append(SimBA(basis="dct", eps=min(0.2, 4 * eps), linf_bound=eps, max_queries=queries))
+            if randomized:
+                attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="ce", eot_samples=8))
+            else:
+                attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="ce"))
+                attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="dlr", targets=1, target_order="margin"))
+            attacks.append(Square(eps=eps, norm=norm, max_queries=300))
     attacks.append(FourierBasisAttack(norm_l2=v))
     return attacks
 
 
 @pytest.mark.parametrize("name", ["quick", "standard"])
 @pytest.mark.parametrize("norm", ["linf", "l2"])
-@pytest.mark.parametrize("randomized", [False, True])
+@pytest.mark.parametrize(("randomized", "flagged"), [(False, False), (False, True), (True, True)])
 @pytest.mark.parametrize(("image_size", "v"), [(32, 4.0), (64, 15.7 * math.sqrt(64 / 224)), (224, 15.7)])
-def test_suites_build_exactly_the_attacks_of_before(
-    name: str, norm: str, randomized: bool, image_size: int, v: float
+def test_suites_build_exactly_the_attacks_written_out(
+    name: str, norm: str, randomized: bool, flagged: bool, image_size: int, v: float
 ) -> None:
     eps_list = [1 / 255, 8 / 255, 0.07] if norm == "linf" else [0.25, 0.5]
-    built = build_suite(name, eps_list, norm=norm, image_size=image_size, randomized=randomized)
-    legacy = _legacy_suite(name, eps_list, norm=norm, v=v, randomized=randomized)
-    assert _configs(built) == _configs(legacy)
+    built = build_suite(name, eps_list, norm=norm, image_size=image_size, randomized=randomized, flagged=flagged)
+    expected = _expected_suite(name, eps_list, norm=norm, v=v, randomized=randomized, flagged=flagged)
+    assert _configs(built) == _configs(expected)
+    assert SUITES.get(name).obj.mode == "cascade"
+
+
+def test_band_limited_suite_confines_gradient_attacks_and_drops_the_others() -> None:
+    built = build_suite("standard", [8 / 255], flagged=True, band="high", band_space="fourier")
+    assert [type(a).__name__ for a in built] == ["APGD", "APGD", "FourierBasisAttack"]
+    assert all(a.band == "high" and a.band_space == "fourier" for a in built[:2])
+
+
+def test_model_flags_and_suite_attacks() -> None:
+    from bandlimit.cli.suites import model_flags, suite_attacks
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10)).eval()
+    x = torch.rand(6, 3, 8, 8)
+    y = net(x).argmax(1)
+    assert model_flags(net, x, y) == (False, False)
+    softmax = torch.nn.Sequential(net, torch.nn.Softmax(dim=1)).eval()
+    assert model_flags(softmax, x, y) == (False, True)  # probability outputs: Square joins
+    attacks, mode = suite_attacks("standard", softmax, x, y, 8 / 255)
+    assert mode == "cascade" and [type(a).__name__ for a in attacks] == ["APGD", "APGD", "Square", "FourierBasisAttack"]
+    assert net.training is False and softmax.training is False
 
 
 def test_fourier_noise_norm_of_yin_et_al() -> None:
@@ -83,7 +113,7 @@ def test_fourier_noise_norm_of_yin_et_al() -> None:
 def test_unknown_suite_and_placeholder(scratch_registries: None) -> None:
     with pytest.raises(ValueError, match=r"unknown suite 'quik'.*did you mean 'quick'"):
         build_suite("quik", [8 / 255])
-    SUITES.register("typo", (SuiteAttack("pgd:steps={stepz}"),))
+    SUITES.register("typo", Suite((SuiteAttack("pgd:steps={stepz}"),)))
     with pytest.raises(ValueError, match=r"unknown placeholder\(s\) \['stepz'\]"):
         build_suite("typo", [8 / 255])
 
@@ -129,7 +159,7 @@ def test_a_new_attack_needs_only_its_own_file(scratch_registries: None, model_sp
         ("test-shift", -1, 8 / 255),
     ]
     # A suite that includes it is a few lines of data.
-    SUITES.register("mine", (SuiteAttack("test-shift:sign=1"), SuiteAttack("fgsm")), help="shift and FGSM")
+    SUITES.register("mine", Suite((SuiteAttack("test-shift:sign=1"), SuiteAttack("fgsm"))), help="shift and FGSM")
     result = evaluate(tmp_path / "suite", "--suite", "mine", "--eps", "1/255,4/255")
     assert [(a.name, a.eps) for a in result.attacks] == [
         ("test-shift", 1 / 255),

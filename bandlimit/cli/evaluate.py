@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 128,
     "seed": 0,
     "norm": "linf",
-    "mode": "individual",
+    "band_space": "dct",
     "eot": "auto",
     "checks": True,
     "sanity": True,
@@ -67,7 +67,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     a.add_argument("--suite", choices=SUITES.names(), help="adaptive attack suite (default quick if no --attack)")
     a.add_argument("--eps", help="comma-separated budgets, e.g. 2/255,8/255 (default 8/255 L∞, 0.5 L2)")
     a.add_argument("--norm", choices=("linf", "l2"), help="threat norm of attacks that take one (default linf)")
-    a.add_argument("--mode", choices=("individual", "cascade"), help="every attack on every sample, or cascade")
+    a.add_argument(
+        "--mode",
+        choices=("individual", "cascade"),
+        help="every attack on every sample, or each only on the survivors (default: cascade for a suite, "
+        "else individual)",
+    )
+    a.add_argument(
+        "--band",
+        choices=("low", "mid", "high"),
+        help="band-limited threat model: gradient attacks confine the perturbation to this band; attacks "
+        "that cannot (Square, SimBA) are left out of suites",
+    )
+    a.add_argument("--band-space", choices=("dct", "fourier"), help="transform of --band (default dct)")
     a.add_argument("--eot", help="auto (default: EOT on randomised models), off, or EOT samples N")
     a.add_argument("--no-checks", dest="checks", action="store_const", const=False, default=None)
     a.add_argument(
@@ -110,7 +122,7 @@ def _parse_eot(value: Any) -> Any:
 def _plan(settings: dict[str, Any]) -> dict[str, Any]:
     """Check and normalise the attack settings before anything is loaded."""
     from bandlimit.cli.specs import parse_eps_list
-    from bandlimit.cli.suites import build_suite
+    from bandlimit.cli.suites import SUITES, build_suite
 
     norm = settings["norm"]
     raw = settings.get("eps")
@@ -121,11 +133,14 @@ def _plan(settings: dict[str, Any]) -> dict[str, Any]:
         settings["heatmap"] = settings["spectrum"] = True
     if not specs and not settings.get("suite"):
         settings["suite"] = "quick"
+    if settings.get("mode") is None:  # a suite is meant as a cascade (AutoAttack style)
+        suite = SUITES.get(settings["suite"]).obj if settings.get("suite") and not specs else None
+        settings["mode"] = suite.mode if suite is not None else "individual"
     # Unknown names and bad settings fail here, before any work (the suite's image size and
     # model kind are not known yet; the check does not depend on them).
     names.build_attacks(specs, eps_list, norm)
     if settings.get("suite"):
-        build_suite(settings["suite"], eps_list, norm=norm, randomized=True)
+        build_suite(settings["suite"], eps_list, norm=norm, randomized=True, flagged=True, **_band(settings))
     if settings.get("budget") is not None and settings["budget"] < 0:
         raise ValueError(f"--budget: expected seconds >= 0, got {settings['budget']}")
     analysis_n = settings.get("analysis_n")
@@ -135,22 +150,32 @@ def _plan(settings: dict[str, Any]) -> dict[str, Any]:
     return {"eps_list": eps_list, "specs": specs, "eot": _parse_eot(settings.get("eot"))}
 
 
+def _band(settings: dict[str, Any]) -> dict[str, Any]:
+    """The band-limited threat model of ``--band`` / ``--band-space`` as suite arguments."""
+    return {"band": settings.get("band"), "band_space": settings.get("band_space") or "dct"}
+
+
 def _attacks_for(model: Any, data: Any, settings: dict[str, Any], plan: dict[str, Any]) -> list[Any]:
     import torch
 
     from bandlimit._torch import model_device
-    from bandlimit.cli.suites import build_suite
-    from bandlimit.evaluation.checks import is_randomized
+    from bandlimit.cli.suites import build_suite, model_flags
 
     attacks = names.build_attacks(plan["specs"], plan["eps_list"], settings["norm"])
     if settings.get("suite"):
-        x = torch.stack([data[i][0] for i in range(min(8, len(data)))]).to(model_device(model))
+        # The model checks on a few images choose the suite's conditional attacks (EOT, Square).
+        probe = [data[i] for i in range(min(8, len(data)))]
+        x = torch.stack([p[0] for p in probe]).to(model_device(model))
+        y = torch.as_tensor([int(p[1]) for p in probe], device=x.device)
+        randomized, flagged = model_flags(model, x, y)
         attacks += build_suite(
             settings["suite"],
             plan["eps_list"],
             norm=settings["norm"],
             image_size=int(x.shape[-1]),
-            randomized=is_randomized(model, x),
+            randomized=randomized,
+            flagged=flagged,
+            **_band(settings),
         )
     return attacks
 
@@ -279,7 +304,8 @@ def _leaderboard(
 ) -> list[Any]:
     from bandlimit.cli._leaderboard import build_leaderboard, entry_from_result, settings_fingerprint
 
-    keys = ("data", "data_root", "split", "n", "seed", "suite", "attack", "eps", "norm", "mode", "eot", "batch_size")
+    keys = ("data", "data_root", "split", "n", "seed", "suite", "attack", "eps", "norm", "band", "band_space")
+    keys += ("mode", "eot", "batch_size")
     shared = {k: settings.get(k) for k in keys}
 
     def evaluate_baseline(name: str) -> Any:
