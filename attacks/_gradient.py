@@ -9,7 +9,7 @@ over an attack's runs (restarts, targets).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -132,6 +132,6 @@ class WorstCase:
         self.score[chosen] = score[better]
         self.success[chosen] = success[better]
 
-    def result(self, x: Tensor, **info: Tensor) -> AttackResult:
+    def result(self, x: Tensor, **info: Any) -> AttackResult:
         """The adversarial images ``x + delta`` in [0, 1]."""
         return AttackResult(x_adv=(x + self.delta).clamp_(0.0, 1.0), info=dict(info))
