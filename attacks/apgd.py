@@ -13,32 +13,20 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from attacks._gradient import COMPACT_EVERY, COMPACT_EVERY_DEFAULT, GradientAttack, WorstCase
 from attacks._losses import attack_loss, is_success
 from attacks._schedule import checkpoints, halve_step
 from attacks._targets import TARGET_ORDERS, rank_targets
-from attacks.bands import BAND_SPACES, make_constraint
-from attacks.base import (
-    NORMS,
-    Attack,
-    AttackResult,
-    Preset,
-    Task,
-    ThreatModel,
-    attack_dataclass,
-    choice,
-    optional,
-    setting,
-)
-from attacks.constraints import Constraint, _per_sample
-from attacks.pgd import _COMPACT_EVERY, _COMPACT_EVERY_DEFAULT
-from bandlimit._checks import check_bool, check_nonnegative, check_positive_int, check_probability
+from attacks.bands import BAND_SPACES
+from attacks.base import AttackResult, Preset, Task, attack_dataclass, choice, optional, setting
+from attacks.constraints import _per_sample
+from bandlimit._checks import check_bool, check_positive_int, check_probability
 
 __all__ = ["APGD", "checkpoints", "halve_step"]
 
@@ -74,7 +62,7 @@ class _Batch:
 
 
 @attack_dataclass
-class APGD(Attack):
+class APGD(GradientAttack):
     """Auto-PGD (Croce & Hein, ICML 2020, arXiv 2003.01690): step-size-free PGD with momentum.
 
     Each sample starts with step ``eta = 2·eps``; after the first step every update is
@@ -129,17 +117,13 @@ class APGD(Attack):
     """
 
     name = "apgd"
-    uses_gradients = True
-    budget = "eps"
-    norm_setting = "norm"
     presets = (
         Preset("apgd-ce", "APGD with the cross-entropy loss", {"loss": "ce"}),
         Preset("apgd-dlr", "APGD with the DLR loss", {"loss": "dlr"}),
         Preset("apgd-t", "APGD-T: targeted DLR on the 9 most likely other classes", {"loss": "dlr", "targets": 9}),
     )
 
-    eps: float = setting(check=check_nonnegative)
-    norm: str = setting("linf", choice(NORMS))
+    # eps and norm come first, from GradientAttack.
     steps: int = setting(100, check_positive_int)
     loss: str = setting("ce", choice(LOSS_CHOICES))
     targets: int | None = setting(None, optional(check_positive_int))
@@ -155,32 +139,6 @@ class APGD(Attack):
     amp: bool = setting(False, check_bool)
     rho: float = setting(0.75, check_probability)
     momentum: float = setting(0.75, check_probability)
-    _constraint: Constraint = field(init=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        constraint = make_constraint(
-            self.norm, self.eps, band=self.band, space=self.band_space, low=self.band_low, high=self.band_high
-        )
-        object.__setattr__(self, "_constraint", constraint)
-
-    @property
-    def threat(self) -> ThreatModel:
-        """The ball every returned perturbation lies in (a band only shrinks the set)."""
-        return ThreatModel(self.norm, self.eps)
-
-    @property
-    def randomized(self) -> bool:
-        """True when the attack draws random numbers (random start or several restarts)."""
-        return self.random_start or self.restarts > 1
-
-    @property
-    def constraint(self) -> Constraint:
-        """The feasible set (ball, box and optional band)."""
-        return self._constraint
-
-    def _check_inputs(self, x: Tensor) -> None:
-        self._constraint.check_input(x)
 
     # ------------------------------------------------------------------------ algorithm
     def _run(self, task: Task) -> AttackResult:
@@ -202,17 +160,13 @@ class APGD(Attack):
         if self.loss == "dlr" and classes < needed:
             kind = "targeted" if needed == 4 else "untargeted"
             raise ValueError(f"loss: the {kind} DLR loss needs at least {needed} classes, got {classes}; use loss='ce'")
-        n = x.shape[0]
-        best = torch.zeros_like(x)
-        best_success = torch.zeros(n, dtype=torch.bool, device=x.device)
-        if self.early_stop and self.eot_samples == 1:
-            # Samples already adversarial keep delta = 0. The clean logits are one pass: on a
-            # randomised model (EOT) the run's first, averaged evaluation decides instead.
-            best_success = self._success(task.clean_logits, y, task.targets)
-        best_score = torch.full((n,), -math.inf, device=x.device)
+        # Samples already adversarial keep delta = 0. The clean logits are one pass: on a
+        # randomised model (EOT) the run's first, averaged evaluation decides instead.
+        one_pass = self.early_stop and self.eot_samples == 1
+        worst = WorstCase.start(x, self._success(task.clean_logits, y, task.targets) if one_pass else None)
         for target in plan:
             for restart in range(self.restarts):
-                todo = (~best_success).nonzero().squeeze(1) if self.early_stop else torch.arange(n, device=x.device)
+                todo = worst.pending(self.early_stop)
                 if todo.numel() == 0:
                     break
                 t = None if target is None else target[todo]
@@ -221,23 +175,11 @@ class APGD(Attack):
                     task.model, x[todo], y[todo], t, hit, task.generator, self.random_start or restart > 0
                 )
                 score = attack_loss(self.loss, logits, t if hit else y[todo], targeted=hit, y=y[todo])  # type: ignore[arg-type]
-                old_success, old_score = best_success[todo], best_score[todo]
-                better = (success & ~old_success) | ((success == old_success) & (score > old_score))
-                chosen = todo[better]
-                best[chosen] = delta[better]
-                best_score[chosen] = score[better]
-                best_success[chosen] = success[better]
-        return AttackResult(x_adv=(x + best).clamp_(0.0, 1.0), info=info)
+                worst.update(todo, delta, success, score)
+        return worst.result(x, **info)
 
     def _success(self, logits: Tensor, y: Tensor, targets: Tensor | None) -> Tensor:
         return is_success(logits, y, targeted=False) if targets is None else is_success(logits, targets, targeted=True)
-
-    def _forward(self, model: nn.Module, inputs: Tensor) -> Tensor:
-        """The model's logits, under bf16 autocast with ``amp``."""
-        if not self.amp:
-            return model(inputs)
-        with torch.autocast(device_type=inputs.device.type, dtype=torch.bfloat16):
-            return model(inputs)
 
     def _evaluate(
         self, model: nn.Module, x: Tensor, delta: Tensor, y: Tensor, t: Tensor | None, *, need_grad: bool
@@ -259,11 +201,6 @@ class APGD(Attack):
             return grad, logits_sum, loss_sum
         m = self.eot_samples
         return (None if grad is None else grad / m), logits_sum / m, loss_sum / m
-
-    def _point(self, z: Tensor, x: Tensor) -> Tensor:
-        """The feasible point the model sees for an optimiser state (a band's state is not feasible)."""
-        c = self._constraint
-        return z if c.exact_iterates else c.project(z, x)
 
     def _advance(self, s: _Batch, first: bool) -> Tensor:
         """The next state ``x^(k+1)`` from ``x^(k)``, ``x^(k-1)`` and the gradient at ``x^(k)``."""
@@ -315,7 +252,7 @@ class APGD(Attack):
         record(s, point, logits)
         marks = checkpoints(self.steps)
         windows = {w: w - v for v, w in itertools.pairwise(marks)}
-        every = _COMPACT_EVERY.get(x.device.type, _COMPACT_EVERY_DEFAULT)
+        every = COMPACT_EVERY.get(x.device.type, COMPACT_EVERY_DEFAULT)
         for k in range(1, self.steps + 1):  # computes and evaluates x^(k)
             s.z_prev, s.z = s.z, self._advance(s, first=k == 1)
             point = self._point(s.z, s.x)

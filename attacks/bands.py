@@ -44,13 +44,7 @@ from torch import Tensor
 from attacks.constraints import _TINY, Constraint, L2Ball, LinfBall, _per_sample
 from bandlimit._checks import check_choice, check_nonnegative, check_positive, check_positive_int
 from bandlimit.attack import NORMS, distance
-from bandlimit.spectral import (
-    dct2,
-    dct_band_mask,
-    fourier_band_mask,
-    fourier_partner_index,
-    idct2,
-)
+from bandlimit.spectral import band_mask, dct2, fourier_partner_index, idct2
 
 __all__ = ["BANDS", "BAND_SPACES", "BandConstraint", "make_constraint"]
 
@@ -69,11 +63,10 @@ class BandConstraint(Constraint):
     (:func:`bandlimit.spectral.dct2`, index (0, 0) = DC) or the centred orthonormal FFT
     (:func:`bandlimit.spectral.fft2c`), applied per channel. Projecting onto the band is
     ``idct2(dct2(delta) * mask)`` (or ``ifft2c(fft2c(delta) * mask).real``), an orthogonal
-    projection. Named bands come from :func:`bandlimit.spectral.dct_band_mask` /
-    :func:`bandlimit.spectral.fourier_band_mask` with thresholds ``low`` and ``high``
-    (fractions of the Nyquist frequency). A Fourier mask is made conjugate-symmetric by
-    keeping a frequency only when its partner ``-k`` is kept too, so band-limited images
-    stay real and the projection stays orthogonal.
+    projection. Named bands come from :func:`bandlimit.spectral.band_mask` with thresholds
+    ``low`` and ``high`` (fractions of the Nyquist frequency). A Fourier mask is made
+    conjugate-symmetric by keeping a frequency only when its partner ``-k`` is kept too, so
+    band-limited images stay real and the projection stays orthogonal.
 
     Args:
         ball: The norm ball, a :class:`LinfBall` or :class:`L2Ball`.
@@ -147,10 +140,10 @@ class BandConstraint(Constraint):
                 # Keep a frequency only with its conjugate partner -k (the one partner rule).
                 rows, cols = fourier_partner_index(h, device=device), fourier_partner_index(w, device=device)
                 mask = mask * mask[rows][:, cols]
-        elif self.space == "dct":
-            mask = dct_band_mask(h, w, self.band, low=self.low, high=self.high, dtype=dtype, device=device)
         else:
-            mask = fourier_band_mask(h, w, self.band, low=self.low, high=self.high, dtype=dtype, device=device)
+            mask = band_mask(
+                h, w, self.band, space=self.space, low=self.low, high=self.high, dtype=dtype, device=device
+            )
         self._cache[key] = mask
         return mask
 

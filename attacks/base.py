@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import torch
-from torch import Tensor, nn
+from torch import Generator, Tensor
+from torch.nn import Module
 
 from attacks.registry import register_attack
 from bandlimit import attack as protocol
@@ -107,11 +108,11 @@ class Task:
         clean_logits: The model's logits on ``x`` (already computed by the input checks).
     """
 
-    model: nn.Module
+    model: Module
     x: Tensor
     y: Tensor
     targets: Tensor | None
-    generator: torch.Generator | None
+    generator: Generator | None
     clean_logits: Tensor
 
     @property
@@ -229,50 +230,26 @@ class Attack(protocol.Attack, ABC):
 
     # ------------------------------------------------------------------------ running
     def __call__(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None = None,
-        generator: torch.Generator | None = None,
+        self, model: Module, x: Tensor, y: Tensor, *, targets: Tensor | None = None, generator: Generator | None = None
     ) -> Tensor:
-        """Attack ``model`` on images ``x`` with labels ``y``; returns ``x_adv``.
-
-        See :meth:`run` for the arguments and errors.
-        """
+        """Attack ``model`` on images ``x`` with labels ``y``; returns ``x_adv``, the images of :meth:`run`."""
         return self.run(model, x, y, targets=targets, generator=generator).x_adv
 
     def run(
-        self,
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        *,
-        targets: Tensor | None = None,
-        generator: torch.Generator | None = None,
+        self, model: Module, x: Tensor, y: Tensor, *, targets: Tensor | None = None, generator: Generator | None = None
     ) -> AttackResult:
-        """Attack and return an :class:`AttackResult` (adversarial images plus extras).
+        """The protocol's :meth:`bandlimit.attack.Attack.run`: checks every input, then runs :meth:`_run`.
 
-        Args:
-            model: Maps [0, 1] images ``(N, C, H, W)`` to logits ``(N, classes)``.
-            x: Clean images in [0, 1].
-            y: True labels ``(N,)``.
-            targets: Target labels ``(N,)`` for a targeted attack; None for untargeted.
-            generator: Source of randomness; the same generator state gives the same result.
-
-        Raises:
-            TypeError: an argument has the wrong type.
-            ValueError: bad shapes, labels or targets out of range, images outside [0, 1],
-                or a model whose output is not finite ``(N, classes)`` logits.
+        The model runs in eval mode with its parameters frozen (both restored afterwards),
+        under ``torch.no_grad()`` unless the attack uses gradients.
         """
-        if not isinstance(model, nn.Module):
+        if not isinstance(model, Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         check_images(x, "x")
         check_labels(y, x.shape[0], "y")
         if targets is not None:
             check_labels(targets, x.shape[0], "targets")
-        if generator is not None and not isinstance(generator, torch.Generator):
+        if generator is not None and not isinstance(generator, Generator):
             raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
         self._check_inputs(x)
         y = y.to(x.device)

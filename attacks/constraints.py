@@ -113,7 +113,32 @@ class Constraint(ABC):
         """A random feasible perturbation for images ``x``."""
 
 
-class LinfBall(Constraint):
+class _Ball(Constraint):
+    """A norm ball of radius ``eps`` and the box: the ball's own projection, then the box.
+
+    Args:
+        eps: Radius (>= 0) in [0, 1] pixel units.
+    """
+
+    def __init__(self, eps: float) -> None:
+        self.eps = check_nonnegative(eps, "eps")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(eps={self.eps!r})"
+
+    @abstractmethod
+    def ball(self, delta: Tensor) -> Tensor:
+        """Projection onto the ball alone (no box)."""
+
+    def project(self, delta: Tensor, x: Tensor) -> Tensor:
+        """:meth:`ball`, then clip ``x + delta`` to [0, 1] (clipping only shrinks the norm).
+
+        For L∞ this is the exact Euclidean projection onto ball ∩ box.
+        """
+        return _box(self.ball(delta), x)
+
+
+class LinfBall(_Ball):
     """L∞ ball ``max_i |delta_i| <= eps`` intersected with the [0, 1] box.
 
     Args:
@@ -121,12 +146,6 @@ class LinfBall(Constraint):
     """
 
     norm = "linf"
-
-    def __init__(self, eps: float) -> None:
-        self.eps = check_nonnegative(eps, "eps")
-
-    def __repr__(self) -> str:
-        return f"LinfBall(eps={self.eps!r})"
 
     def ball(self, delta: Tensor) -> Tensor:
         """Projection onto the ball alone (no box)."""
@@ -136,17 +155,13 @@ class LinfBall(Constraint):
         """Sign step: the steepest ascent direction under the L∞ norm."""
         return delta + step_size * grad.sign()
 
-    def project(self, delta: Tensor, x: Tensor) -> Tensor:
-        """Clip to the ball, then clip ``x + delta`` to [0, 1] (the exact projection)."""
-        return _box(self.ball(delta), x)
-
     def random_init(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Uniform in the cube ``[-eps, eps]^d``, then clipped into the box."""
         u = _rand(tuple(x.shape), x, generator, normal=False)
         return self.project((2.0 * u - 1.0) * self.eps, x)
 
 
-class L2Ball(Constraint):
+class L2Ball(_Ball):
     """L2 ball ``||delta||_2 <= eps`` (over all channels and pixels of a sample) and the box.
 
     Args:
@@ -154,12 +169,6 @@ class L2Ball(Constraint):
     """
 
     norm = "l2"
-
-    def __init__(self, eps: float) -> None:
-        self.eps = check_nonnegative(eps, "eps")
-
-    def __repr__(self) -> str:
-        return f"L2Ball(eps={self.eps!r})"
 
     def ball(self, delta: Tensor) -> Tensor:
         """Radial scaling of samples whose L2 norm exceeds ``eps`` (projection onto the ball)."""
@@ -171,10 +180,6 @@ class L2Ball(Constraint):
         """Normalised-gradient step (a zero gradient gives a zero step)."""
         norms = distance(grad, "l2").clamp_min(_TINY)
         return delta + grad * _per_sample(step_size / norms)
-
-    def project(self, delta: Tensor, x: Tensor) -> Tensor:
-        """Scale onto the ball, then clip ``x + delta`` to [0, 1] (only shrinks the norm)."""
-        return _box(self.ball(delta), x)
 
     def random_init(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         """Uniform in the ball (Gaussian direction, radius ``eps * u^(1/d)``), then boxed."""

@@ -10,41 +10,23 @@ and optional bf16 autocast.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from attacks._gradient import COMPACT_EVERY, COMPACT_EVERY_DEFAULT, GradientAttack, WorstCase
 from attacks._losses import LOSSES, attack_loss, is_success
-from attacks.bands import BAND_SPACES, make_constraint
-from attacks.base import (
-    NORMS,
-    Attack,
-    AttackResult,
-    Preset,
-    Task,
-    ThreatModel,
-    attack_dataclass,
-    choice,
-    optional,
-    setting,
-)
-from attacks.constraints import Constraint, _per_sample
-from bandlimit._checks import check_bool, check_nonnegative, check_positive, check_positive_int
+from attacks.bands import BAND_SPACES
+from attacks.base import AttackResult, Preset, Task, attack_dataclass, choice, optional, setting
+from attacks.constraints import _per_sample
+from bandlimit._checks import check_bool, check_positive, check_positive_int
 
 __all__ = ["FGSM", "PGD", "cosine_steps"]
 
 #: The default schedule's first (largest) step, as a fraction of eps (see :func:`cosine_steps`).
 DEFAULT_PEAK_REL_STEPSIZE = 1.0
-
-# How often (in steps) samples that became adversarial are dropped from the working batch.
-# Dropping them needs a host sync; that is free on the CPU but stalls the GPU queue, where
-# finished samples are frozen with a mask every step and compacted only every few steps.
-_COMPACT_EVERY = {"cpu": 1}
-_COMPACT_EVERY_DEFAULT = 4
 
 
 def cosine_steps(steps: int, peak: float = DEFAULT_PEAK_REL_STEPSIZE) -> tuple[float, ...]:
@@ -72,7 +54,7 @@ def cosine_steps(steps: int, peak: float = DEFAULT_PEAK_REL_STEPSIZE) -> tuple[f
 
 
 @attack_dataclass
-class PGD(Attack):
+class PGD(GradientAttack):
     """Projected gradient descent (Madry et al., ICLR 2018, arXiv 1706.06083).
 
     Each step moves the perturbation along the steepest-ascent direction of the loss in the
@@ -127,13 +109,9 @@ class PGD(Attack):
     """
 
     name = "pgd"
-    uses_gradients = True
-    budget = "eps"
-    norm_setting = "norm"
     presets = (Preset("pgd-eot", "PGD with the input gradient averaged over eot_samples calls", {"eot_samples": 10}),)
 
-    eps: float = setting(check=check_nonnegative)
-    norm: str = setting("linf", choice(NORMS))
+    # eps and norm come first, from GradientAttack.
     steps: int = setting(10, check_positive_int)
     # Stays None in the config when defaulted, so replace(steps=...) rescales the step.
     rel_stepsize: float | None = setting(None, optional(check_positive))
@@ -148,30 +126,6 @@ class PGD(Attack):
     band_low: float = setting(0.25)
     band_high: float = setting(0.5)
     amp: bool = setting(False, check_bool)
-    _constraint: Constraint = field(init=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        # Building the feasible set validates the band settings.
-        constraint = make_constraint(
-            self.norm, self.eps, band=self.band, space=self.band_space, low=self.band_low, high=self.band_high
-        )
-        object.__setattr__(self, "_constraint", constraint)
-
-    @property
-    def threat(self) -> ThreatModel:
-        """The ball every returned perturbation lies in (a band only shrinks the set)."""
-        return ThreatModel(self.norm, self.eps)
-
-    @property
-    def randomized(self) -> bool:
-        """True when the attack draws random numbers (random start or several restarts)."""
-        return self.random_start or self.restarts > 1
-
-    @property
-    def constraint(self) -> Constraint:
-        """The feasible set (ball, box and optional band) the loop projects onto."""
-        return self._constraint
 
     @property
     def step_sizes(self) -> tuple[float, ...]:
@@ -190,48 +144,26 @@ class PGD(Attack):
     def _default_rel_steps(self) -> tuple[float, ...]:
         return cosine_steps(self.steps)
 
-    def _check_inputs(self, x: Tensor) -> None:
-        """A band mask must match the images' size."""
-        self._constraint.check_input(x)
-
     # ------------------------------------------------------------------------ algorithm
     def _run(self, task: Task) -> AttackResult:
         model, x, labels, targeted = task.model, task.x, task.labels, task.targeted
         n = x.shape[0]
-        best = torch.zeros_like(x)
-        if self.early_stop:
-            # Samples that are already adversarial keep delta = 0 and cost nothing more.
-            best_success = is_success(task.clean_logits, labels, targeted=targeted)
-        else:
-            best_success = torch.zeros(n, dtype=torch.bool, device=x.device)
-        best_loss = torch.full((n,), float("-inf"), device=x.device)
+        # With early stopping, samples that are already adversarial keep delta = 0 and cost nothing more.
+        done = is_success(task.clean_logits, labels, targeted=targeted) if self.early_stop else None
+        worst = WorstCase.start(x, done)
         for restart in range(self.restarts):
-            if self.early_stop:
-                todo = (~best_success).nonzero().squeeze(1)  # one host sync per restart
-                if todo.numel() == 0:
-                    break
-            else:
-                todo = torch.arange(n, device=x.device)
+            todo = worst.pending(self.early_stop)
+            if todo.numel() == 0:
+                break
             full = todo.numel() == n
             xs, ls = (x, labels) if full else (x[todo], labels[todo])
             delta, success = self._descend(model, xs, ls, targeted, task.generator, self.random_start or restart > 0)
             if self.restarts == 1:
-                best[todo] = delta
+                worst.delta[todo] = delta
                 break
             loss, final_success = self._evaluate(model, xs, delta, ls, targeted)
-            success = success | final_success
-            old_success, old_loss = best_success[todo], best_loss[todo]
-            better = (success & ~old_success) | ((success == old_success) & (loss > old_loss))
-            chosen = todo[better]
-            best[chosen] = delta[better]
-            best_loss[chosen] = loss[better]
-            best_success[chosen] = success[better]
-        return AttackResult(x_adv=(x + best).clamp_(0.0, 1.0))
-
-    def _autocast(self, x: Tensor) -> contextlib.AbstractContextManager[Any]:
-        if not self.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
+            worst.update(todo, delta, success | final_success, loss)
+        return worst.result(x)
 
     def _gradient(
         self, model: nn.Module, x: Tensor, delta: Tensor, labels: Tensor, targeted: bool
@@ -241,8 +173,7 @@ class PGD(Attack):
         logits_sum: Tensor | None = None
         for _ in range(self.eot_samples):
             d = delta.detach().requires_grad_(True)
-            with self._autocast(x):
-                logits = model(x + d)
+            logits = self._forward(model, x + d)
             loss = attack_loss(self.loss, logits, labels, targeted=targeted)
             (g,) = torch.autograd.grad(loss.sum(), d)
             logits = logits.detach().float()
@@ -261,8 +192,7 @@ class PGD(Attack):
         loss_sum = torch.zeros(x.shape[0], device=x.device)
         logits_sum = torch.zeros((), device=x.device)
         for _ in range(self.eot_samples):
-            with self._autocast(x):
-                logits = model(x + delta).float()
+            logits = self._forward(model, x + delta).float()
             loss_sum += attack_loss(self.loss, logits, labels, targeted=targeted)
             logits_sum = logits_sum + logits
         return loss_sum / self.eot_samples, is_success(logits_sum, labels, targeted=targeted)
@@ -281,11 +211,7 @@ class PGD(Attack):
         The loop steps an optimiser state ``z`` and evaluates the model at the feasible point
         ``project(z)``; for plain balls the state is the feasible point itself.
         """
-        c, sizes = self._constraint, self.step_sizes
-
-        def point(z: Tensor, xs: Tensor) -> Tensor:
-            return z if c.exact_iterates else c.project(z, xs)
-
+        c, sizes, point = self._constraint, self.step_sizes, self._point
         z = c.random_state(x, generator) if random_start else torch.zeros_like(x)
         n = x.shape[0]
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
@@ -298,7 +224,7 @@ class PGD(Attack):
         ids = torch.arange(n, device=x.device)  # positions of the working batch in `out`
         xa, la, za = x, labels, z
         frozen = torch.zeros(n, dtype=torch.bool, device=x.device)
-        every = _COMPACT_EVERY.get(x.device.type, _COMPACT_EVERY_DEFAULT)
+        every = COMPACT_EVERY.get(x.device.type, COMPACT_EVERY_DEFAULT)
         for k, size in enumerate(sizes):
             grad, logits = self._gradient(model, xa, point(za, xa), la, targeted)
             # A state whose point fools the model is kept as it is (sticky, for randomised models too).

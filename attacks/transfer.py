@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attacks.base import Attack, AttackResult, Task, ThreatModel, attack_dataclass, setting
+from attacks.base import Attack, AttackResult, Task, attack_dataclass, setting
 
 __all__ = ["TransferAttack"]
 
@@ -28,6 +28,11 @@ def _check_attack(attack: Any, name: str) -> Attack:
     if not isinstance(attack, Attack):
         raise TypeError(f"{name}: expected an attack of this package, got {type(attack).__name__}")
     return attack
+
+
+def _inner(member: str, doc: str) -> Any:
+    """A read-only property that is the inner attack's ``member`` (a transfer keeps its attack's promises)."""
+    return property(lambda self: getattr(self.attack, member), doc=doc)
 
 
 @attack_dataclass
@@ -52,15 +57,8 @@ class TransferAttack(Attack):
     source: nn.Module = setting(check=_check_source)
     attack: Attack = setting(check=_check_attack)
 
-    @property
-    def threat(self) -> ThreatModel:
-        """The inner attack's threat model."""
-        return self.attack.threat
-
-    @property
-    def randomized(self) -> bool:
-        """Whether the inner attack draws random numbers."""
-        return self.attack.randomized
+    threat = _inner("threat", "The inner attack's threat model.")
+    randomized = _inner("randomized", "Whether the inner attack draws random numbers.")
 
     def __repr__(self) -> str:
         return f"TransferAttack(source={type(self.source).__name__}, attack={self.attack!r})"

@@ -136,5 +136,21 @@ class Attack(Protocol):
         targets: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> AttackResult:
-        """Attack ``model`` on images ``x`` (labels ``y``); returns the verified-to-be result."""
+        """Attack ``model`` on images ``x`` with labels ``y``.
+
+        Args:
+            model: Maps [0, 1] images ``(N, C, H, W)`` to logits ``(N, classes)``.
+            x: Clean images in [0, 1].
+            y: True labels ``(N,)``.
+            targets: Target labels ``(N,)`` for a targeted attack; None for untargeted.
+            generator: Source of randomness; the same generator state gives the same result.
+
+        Returns:
+            The adversarial images plus extras (the harness verifies them, it does not trust them).
+
+        Raises:
+            TypeError: an argument has the wrong type.
+            ValueError: bad shapes, labels or targets out of range, images outside [0, 1],
+                or a model whose output is not finite ``(N, classes)`` logits.
+        """
         ...

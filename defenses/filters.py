@@ -33,12 +33,15 @@ from bandlimit._checks import check_bool
 from bandlimit.spectral import apply_rfft_mask, frequency_mask, rfft_mask
 from bandlimit.spectral.masks import check_mask_settings
 from bandlimit.spectral.transforms import check_spatial
+from defenses._layer import DefenceLayer
 
 __all__ = ["HighPassFilter", "LowPassFilter", "with_input_filter"]
 
 
-class _FrequencyFilter(nn.Module):
+class _FrequencyFilter(DefenceLayer):
     """Shared machinery of the low- and high-pass layers (mask buffer, forward)."""
+
+    settings = ("bandwidth", "radius", "shape", "order", "clamp")
 
     #: The name :data:`defenses.DEFENSES` knows the layer (wrapped around a model) by.
     name: ClassVar[str]
@@ -59,17 +62,6 @@ class _FrequencyFilter(nn.Module):
         self.clamp = check_bool(clamp, "clamp")
         self.register_buffer("mask", None, persistent=False)
         self._mask_hw: tuple[int, int] | None = None
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The layer's settings, JSON-friendly."""
-        return {
-            "bandwidth": self.bandwidth,
-            "radius": self.radius,
-            "shape": self.shape,
-            "order": self.order,
-            "clamp": self.clamp,
-        }
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr`` (unset bandwidth/radius omitted)."""

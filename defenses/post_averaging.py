@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
 from bandlimit._torch import pass_size
+from defenses._layer import DefenceLayer
 
 __all__ = ["AVERAGES", "DIRECTIONS", "PostAveraging", "sample_directions"]
 
@@ -113,7 +114,7 @@ def _check_samples_fit(kind: str, samples: int, dim: int | None) -> None:
         )
 
 
-class PostAveraging(nn.Module):
+class PostAveraging(DefenceLayer):
     """Average a model's output over K points on an L2 sphere around the input (defence ``"postavg"``).
 
     ``PostAveraging(model, radius=r)(x)`` returns ``(1/K) Σ_k model(x + r·u_k)`` for unit
@@ -161,6 +162,7 @@ class PostAveraging(nn.Module):
 
     #: The name :data:`defenses.DEFENSES` knows it by.
     name: ClassVar[str] = "postavg"
+    settings = ("radius", "samples", "directions", "average", "seed", "clip")
 
     def __init__(
         self,
@@ -212,18 +214,6 @@ class PostAveraging(nn.Module):
     def randomized(self) -> bool:
         """True when every call draws fresh directions (no ``seed``) and ``radius`` > 0."""
         return self.seed is None and self.radius > 0
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The defence's settings, JSON-friendly (for results and model metadata)."""
-        return {
-            "radius": self.radius,
-            "samples": self.samples,
-            "directions": self.directions,
-            "average": self.average,
-            "seed": self.seed,
-            "clip": self.clip,
-        }
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr``."""

@@ -24,11 +24,11 @@ Run: ``python experiments/rahaman_spectral_bias.py`` (writes experiments/results
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from _common import Timer, hardware, out_dir, plot_step_heatmaps, run_main, save_results
+from _common import finish_cpu_run, plot_step_heatmaps, run_main, start_cpu_run
 
 from bandlimit.analysis import fit_full_batch, fourier_amplitudes, mlp, random_phases, sinusoid_target, uniform_grid
 
@@ -118,21 +118,11 @@ def plot(results: dict[str, dict[str, object]], cfg: Config, path: Path) -> None
 
 def main(cfg: Config) -> dict[str, object]:
     """Run both amplitude profiles, write results.json and the heat-map figure."""
-    torch.set_num_threads(cfg.threads)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
-    generator = torch.Generator().manual_seed(cfg.seed)
+    out, timer, generator = start_cpu_run(NAME, cfg)
     with timer("training"):
         results = {name: run_profile(cfg, amps, generator) for name, amps in amplitude_profiles(cfg).items()}
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Rahaman et al. 2019, On the Spectral Bias of Neural Networks, Fig. 1",
-        "config": asdict(cfg),
-        "runtime_s": timer.seconds,
-        "hardware": hardware(torch.device("cpu")),
-        "results": results,
-    }
-    save_results(out, summary)
+    paper = "Rahaman et al. 2019, On the Spectral Bias of Neural Networks, Fig. 1"
+    summary = finish_cpu_run(out, paper, cfg, timer, results=results)
     plot(results, cfg, out / "spectral_bias_heatmaps.png")
     return summary
 

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from _common import CIFAR_TRAIN_NPZ, Timer, hardware, out_dir, plot_step_heatmaps, run_main, save_results
+from _common import CIFAR_TRAIN_NPZ, finish_cpu_run, plot_step_heatmaps, run_main, start_cpu_run
 
 from bandlimit.analysis import (
     FilteringProbe,
@@ -234,24 +234,13 @@ def plot_filtering(res: dict[str, object], path: Path) -> None:
 
 def main(cfg: Config) -> dict[str, object]:
     """Run both experiments, write results.json and the figures."""
-    torch.set_num_threads(cfg.threads)
-    out = out_dir(NAME, cfg.out_dir)
-    timer = Timer()
-    generator = torch.Generator().manual_seed(cfg.seed)
+    out, timer, generator = start_cpu_run(NAME, cfg)
     with timer("1d"):
         oned = run_1d(cfg, generator)
     with timer("filtering"):
         filtering = run_filtering(cfg, generator)
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": "Xu et al. 2019, Frequency Principle (1-D relative error; filtering method on CIFAR-10)",
-        "config": asdict(cfg),
-        "runtime_s": timer.seconds,
-        "hardware": hardware(torch.device("cpu")),
-        "one_d": oned,
-        "filtering": filtering,
-    }
-    save_results(out, summary)
+    paper = "Xu et al. 2019, Frequency Principle (1-D relative error; filtering method on CIFAR-10)"
+    summary = finish_cpu_run(out, paper, cfg, timer, one_d=oned, filtering=filtering)
     plot_1d(oned, out / "fprinciple_1d_heatmaps.png")
     plot_filtering(filtering, out / "filtering_e_low_e_high.png")
     return summary

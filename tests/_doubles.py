@@ -1,4 +1,4 @@
-"""Test doubles shared by the harness tests: a small network and attacks on the core protocol.
+"""Test doubles shared by the tests: small networks, seeded batches and attacks on the core protocol.
 
 The attacks implement :class:`bandlimit.attack.Attack` directly, without the ``attacks``
 package: the harness must accept any object with that protocol (and stays independent of how
@@ -7,6 +7,7 @@ the library's attacks are built). ``config`` and ``replace`` are there for EOT.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -16,7 +17,20 @@ from torch.nn import functional as F
 
 from bandlimit.attack import AttackResult, ThreatModel
 
-__all__ = ["FGSM", "GradSign", "Net", "Overshoot", "ProtocolAttack", "Quantized", "RandomNoise", "Scripted"]
+__all__ = [
+    "FGSM",
+    "BNConvNet",
+    "GradSign",
+    "LinearNet",
+    "Net",
+    "Overshoot",
+    "ProtocolAttack",
+    "Quantized",
+    "RandomNoise",
+    "Scripted",
+    "model_labelled",
+    "random_batch",
+]
 
 
 class Net(nn.Module):
@@ -29,6 +43,57 @@ class Net(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(F.adaptive_avg_pool2d(F.relu(self.conv(x)), 2).flatten(1))
+
+
+class BNConvNet(nn.Module):
+    """Conv (8 channels) -> BatchNorm -> ReLU -> ``pool`` x ``pool`` average -> [dropout] -> linear.
+
+    For training tests: its BatchNorm buffers move in train mode and its dropout draws from
+    the global RNG.
+    """
+
+    def __init__(self, classes: int = 10, *, pool: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        layers = [nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(pool), nn.Flatten()]
+        self.body = nn.Sequential(*layers, *([nn.Dropout(dropout)] if dropout else []))
+        self.head = nn.Linear(8 * pool * pool, classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class LinearNet(nn.Module):
+    """A random linear classifier: its decision flips under small perturbations (an easy model).
+
+    Weights are ``scale`` times standard normal numbers drawn from ``seed``; the bias is zero.
+    """
+
+    def __init__(
+        self, shape: tuple[int, int, int] = (3, 8, 8), classes: int = 10, seed: int = 0, scale: float = 1.0
+    ) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.fc = nn.Linear(math.prod(shape), classes)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.randn(classes, math.prod(shape), generator=g) * scale)
+            self.fc.bias.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(x.flatten(1) - 0.5)
+
+
+def random_batch(n: int, size: int, *, classes: int = 10, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """``n`` uniform images ``(3, size, size)`` and random labels, from a CPU generator seeded ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g)
+    return x, torch.randint(0, classes, (n,), generator=g)
+
+
+@torch.no_grad()
+def model_labelled(model: nn.Module, n: int, *, seed: int, size: int = 8) -> tuple[Tensor, Tensor]:
+    """``n`` uniform images ``(3, size, size)`` (generator seeded ``seed``) labelled with ``model``'s predictions."""
+    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    return x, model(x).argmax(1)
 
 
 class Quantized(nn.Module):

@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from _doubles import random_batch
 from hypothesis import settings
 from torch import nn
 
@@ -55,10 +56,7 @@ def tiny_model() -> nn.Module:
 @pytest.fixture
 def tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
     """Eight random 3x16x16 images in [0,1] and labels, from a seeded CPU generator."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(8, 3, 16, 16, generator=g)
-    y = torch.randint(0, 10, (8,), generator=g)
-    return x, y
+    return random_batch(8, 16)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from _doubles import GradSign, Net, RandomNoise, Scripted
+from _doubles import GradSign, Net, RandomNoise, Scripted, model_labelled
 from torch import Tensor, nn
 
 from attacks.pgd import FGSM, PGD
@@ -31,10 +31,7 @@ def model() -> nn.Module:
 @pytest.fixture
 def data(model: nn.Module) -> tuple[Tensor, Tensor]:
     """24 images 3x8x8; labels = model predictions except a few, so clean accuracy < 1."""
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(24, 3, 8, 8, generator=g)
-    with torch.no_grad():
-        y = model(x).argmax(1)
+    x, y = model_labelled(model, 24, seed=1)
     y[:3] = (y[:3] + 1) % 4
     return x, y
 

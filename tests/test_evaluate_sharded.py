@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from _doubles import Overshoot
+from _doubles import Overshoot, model_labelled
 from torch import Tensor, nn
 
 from attacks.pgd import PGD
@@ -35,10 +35,7 @@ class Exploding(nn.Module):
 @pytest.fixture
 def data(tiny_model: nn.Module) -> tuple[Tensor, Tensor]:
     """40 images 3x8x8 (five batches of 8); labels = predictions except a few (clean acc < 1)."""
-    g = torch.Generator().manual_seed(2)
-    x = torch.rand(40, 3, 8, 8, generator=g)
-    with torch.no_grad():
-        y = tiny_model(x).argmax(1)
+    x, y = model_labelled(tiny_model, 40, seed=2)
     y[::7] = (y[::7] + 1) % 10
     return x, y
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
+import _doubles
 import pytest
 import torch
 from _recorders import ForwardSizes
@@ -36,17 +38,8 @@ class PlantedModel(nn.Module):
         return torch.stack([torch.full_like(score, self.threshold), score], dim=1).to(x.dtype)
 
 
-class LinearNet(nn.Module):
-    def __init__(self, shape: tuple[int, int, int] = (3, 8, 8), classes: int = 10, seed: int = 0) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.fc = nn.Linear(math.prod(shape), classes)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.randn(classes, math.prod(shape), generator=g) * 0.3)
-            self.fc.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.flatten(1) - 0.5)
+# The shared random linear classifier with milder logits.
+LinearNet = functools.partial(_doubles.LinearNet, scale=0.3)
 
 
 class CountingModel(nn.Module):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import pytest
 import torch
+from _cases import refused_nonnegative
 from torch import nn
 
 from bandlimit._torch import CPU_PASS_SIZE
@@ -319,10 +319,7 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("kwargs", "exc", "match"),
         [
-            ({"radius": -1.0}, ValueError, "radius: expected a value >= 0"),
-            ({"radius": math.nan}, ValueError, "radius: expected a finite number"),
-            ({"radius": math.inf}, ValueError, "radius: expected a finite number"),
-            ({"radius": "1"}, TypeError, "radius: expected a number"),
+            *refused_nonnegative("radius", -1.0, "1"),
             ({"radius": 1.0, "samples": 0}, ValueError, "samples: expected an integer >= 1"),
             ({"radius": 1.0, "samples": 2.0}, TypeError, "samples"),
             ({"radius": 1.0, "directions": "sobol"}, ValueError, "directions: expected one of"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _doubles import BNConvNet, random_batch
 from torch import nn
 from torch.nn import functional as F
 
@@ -19,32 +20,15 @@ from defenses.recipes import (
 EPS = 8 / 255
 
 
-class BNNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(),
-            nn.Linear(32, 10),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
 @pytest.fixture
 def model() -> nn.Module:
     torch.manual_seed(0)
-    return BNNet().train()
+    return BNConvNet().train()
 
 
 @pytest.fixture
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(16, 3, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)
+    return random_batch(16, 8)
 
 
 #: Every recipe's settings and their defaults, as recorded in checkpoints and the run identity.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
+from _doubles import LinearNet
 from _recorders import ForwardSizes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,21 +15,6 @@ from torch import nn
 from attacks.base import ThreatModel
 from attacks.simba import SimBA, coordinate_order, log_odds
 from bandlimit._torch import CPU_PASS_SIZE
-
-
-class LinearNet(nn.Module):
-    """A random linear classifier: its decision flips under small perturbations (an easy model)."""
-
-    def __init__(self, shape: tuple[int, int, int] = (3, 8, 8), classes: int = 10, seed: int = 0) -> None:
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.fc = nn.Linear(math.prod(shape), classes)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.randn(classes, math.prod(shape), generator=g))
-            self.fc.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.flatten(1) - 0.5)
 
 
 class CountingModel(nn.Module):

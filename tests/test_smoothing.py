@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
+from _cases import refused_nonnegative
 from scipy.signal import convolve2d
 from torch import nn
 
@@ -116,10 +115,7 @@ class TestSmoothKernels:
     @pytest.mark.parametrize(
         ("kwargs", "exc", "match"),
         [
-            ({"rho": -0.1}, ValueError, "rho: expected a value >= 0"),
-            ({"rho": math.nan}, ValueError, "rho: expected a finite number"),
-            ({"rho": math.inf}, ValueError, "rho: expected a finite number"),
-            ({"rho": "0.1"}, TypeError, "rho: expected a number"),
+            *refused_nonnegative("rho", -0.1, "0.1"),
             ({"rho": 0.1, "preserve_norm": "max"}, ValueError, "preserve_norm"),
             ({"rho": 0.1, "preserve_norm": True}, ValueError, "preserve_norm"),
         ],

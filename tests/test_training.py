@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from _data_helpers import _rand_images, _write_folder
+from _doubles import BNConvNet
 from torch import nn
 from torch.nn import functional as F
 
@@ -38,23 +39,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------- fixtures
-class BNDropNet(nn.Module):
+class BNDropNet(BNConvNet):
     """Tiny conv net with BatchNorm and dropout (exercises buffers and the global RNG)."""
 
     def __init__(self, classes: int = 2) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(0.2),
-        )
-        self.head = nn.Linear(8, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        super().__init__(classes, pool=1, dropout=0.2)
 
 
 def toy_data(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,11 +1,15 @@
-"""What a command shows and writes: progress bars, sections of results, the HTML report."""
+"""What a command shows and writes: progress bars, sections of results, the HTML report.
+
+:func:`run_in_one_process` is the whole life of the commands that run in one process
+(``heatmap``, ``spectrum``): load, analyse, write the folder and the report, show.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import html
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 from bandlimit._io import jsonable
 from bandlimit._progress import Progress, progress_bar
 
-__all__ = ["Reporter", "Section", "show", "write_report"]
+__all__ = ["Reporter", "Section", "run_in_one_process", "show", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +103,38 @@ def write_report(
         report.heading("Environment")
         report.raw(f"<pre>{html.escape(env.read_text(encoding='utf-8'))}</pre>")
     return report.save(folder.file("report.html"))
+
+
+def run_in_one_process(
+    command: str, settings: dict[str, Any], analyse: Callable[[Any, Any, Reporter, Any], list[Section]], *, files: str
+) -> int:
+    """Run ``bandlimit COMMAND`` on ``settings`` (resolved) in this one process; returns the exit code 0.
+
+    Loads the model and data, calls ``analyse(model, data, reporter, folder)`` (it draws its
+    figures, writes its JSON files into the run folder and returns its sections), then writes
+    ``config.toml``, ``environment.json`` and ``report.html``, shows the sections and names
+    the folder and its ``files``.
+
+    Raises:
+        ValueError: launched under torchrun, or bad settings (see :mod:`bandlimit.cli.names`).
+    """
+    import os
+
+    from bandlimit.cli import _dist, console, names
+    from bandlimit.cli._runs import RunFolder
+    from bandlimit.cli._settings import replayable
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(f"bandlimit {command} runs in one process; launch it without torchrun")
+    device = _dist.device_of(settings.get("device"))
+    folder = RunFolder.prepare(settings.get("out"), command)
+    settings["out"] = str(folder.path)
+    model = names.load_model(settings, device)
+    data = names.load_data(settings)
+    sections = analyse(model, data, Reporter(not settings.get("quiet")), folder)
+    folder.write_config(replayable(settings))
+    folder.write_environment(device)
+    write_report(folder, f"bandlimit {command}: {settings['model']}", sections, settings)
+    show(sections)
+    console.print(f"[dim]results: {folder.path}/ ({files})[/]")
+    return 0

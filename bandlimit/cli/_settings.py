@@ -1,4 +1,4 @@
-"""Options shared by ``bandlimit evaluate``, ``heatmap`` and ``spectrum``, and how settings merge.
+"""How sub-commands are added, the options ``evaluate``, ``heatmap`` and ``spectrum`` share, and how settings merge.
 
 Settings come from, in order of precedence: the command line, a TOML file given with
 ``--config`` (keys are the long option names, ``-`` or ``_``), then each command's defaults.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 needs the backport
     import tomli as tomllib
 
-__all__ = ["EPILOG", "add_common_options", "read_toml", "replayable", "resolve_settings"]
+__all__ = [
+    "COMMON_DEFAULTS",
+    "EPILOG",
+    "add_command",
+    "add_common_options",
+    "read_toml",
+    "replayable",
+    "resolve_settings",
+]
 
 #: Shown under every command's --help.
 EPILOG = (
@@ -28,8 +36,46 @@ EPILOG = (
     "(results written, marked incomplete), 130 interrupted by Ctrl-C (results written, marked incomplete)."
 )
 
+#: Defaults of the options of :func:`add_common_options` (a command's own defaults may override them).
+COMMON_DEFAULTS: dict[str, Any] = {"data": "cifar10-sample", "split": "test", "batch_size": 128, "seed": 0}
+
 #: Keys of the parsed arguments that are not settings.
 _NOT_SETTINGS = {"func", "command", "verbose", "config"}
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    doc: str | None,
+    common: bool = False,
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name``, which calls ``run(args)``; returns its parser for its own options.
+
+    Args:
+        subparsers: The ``bandlimit`` parser's sub-commands.
+        name: The command's name.
+        run: Runs the command and returns the exit code.
+        help: One line for ``bandlimit --help``.
+        doc: The description under ``bandlimit NAME --help`` (the module docstring, kept as written).
+        common: A command that evaluates a model (``evaluate``, ``heatmap``, ``spectrum``): it gets
+            the exit-status epilog, the model, data and execution options (:func:`add_common_options`)
+            and keeps its parser in ``args._parser`` for :func:`resolve_settings`.
+    """
+    p = subparsers.add_parser(
+        name,
+        help=help,
+        description=doc,
+        epilog=EPILOG if common else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=run)
+    if common:
+        add_common_options(p)
+        p.set_defaults(_parser=p)
+    return p
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:

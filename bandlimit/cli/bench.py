@@ -13,6 +13,8 @@ import runpy
 import sys
 from pathlib import Path
 
+from bandlimit.cli._settings import add_command
+
 __all__ = ["find_benchmarks", "register", "run"]
 
 
@@ -28,15 +30,10 @@ def find_benchmarks() -> dict[str, Path]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
-    p = sub.add_parser(
-        "bench",
-        help="run a benchmark (pgd, pgd_crosscheck, blackbox, defenses, heatmap) and print measured numbers",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "run a benchmark (pgd, pgd_crosscheck, blackbox, defenses, heatmap) and print measured numbers"
+    p = add_command(sub, "bench", run, help=summary, doc=__doc__)
     p.add_argument("name", nargs="?", help="benchmark to run; omit to list them")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script (see NAME --help)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,17 +26,14 @@ from typing import Any
 
 from bandlimit.attack import eps_text
 from bandlimit.cli import _dist, _output, names
-from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
+from bandlimit.cli._settings import COMMON_DEFAULTS, add_command, replayable, resolve_settings
 
 __all__ = ["register", "run"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
-    "data": "cifar10-sample",
-    "split": "test",
-    "batch_size": 128,
-    "seed": 0,
+    **COMMON_DEFAULTS,
     "norm": "linf",
     "band_space": "dct",
     "eot": "auto",
@@ -52,14 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``evaluate`` sub-command."""
     from bandlimit.cli.suites import SUITES
 
-    p = subparsers.add_parser(
-        "evaluate",
-        help="robust accuracy under attacks, gradient-masking checks, figures and an HTML report",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_common_options(p)
+    summary = "robust accuracy under attacks, gradient-masking checks, figures and an HTML report"
+    p = add_command(subparsers, "evaluate", run, help=summary, doc=__doc__, common=True)
     a = p.add_argument_group("attacks")
     a.add_argument(
         "--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable), e.g. pgd:steps=20"
@@ -102,7 +93,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="rank the model beside the shipped baselines (implies --heatmap --spectrum; suite quick by default)",
     )
-    p.set_defaults(func=run, _parser=p)
 
 
 def _parse_eot(value: Any) -> Any:

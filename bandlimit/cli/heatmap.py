@@ -19,16 +19,14 @@ import argparse
 import math
 from typing import Any
 
-from bandlimit.cli import _dist, _output, names
-from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
+from bandlimit.cli import _output, names
+from bandlimit.cli._settings import COMMON_DEFAULTS, add_command, resolve_settings
 
 __all__ = ["heatmap_section", "register", "run"]
 
 DEFAULTS: dict[str, Any] = {
-    "data": "cifar10-sample",
-    "split": "test",
+    **COMMON_DEFAULTS,
     "batch_size": 256,
-    "seed": 0,
     "random_sign": True,
     "clip": True,
 }
@@ -36,20 +34,13 @@ DEFAULTS: dict[str, Any] = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``heatmap`` sub-command."""
-    p = subparsers.add_parser(
-        "heatmap",
-        help="Fourier heat map: error rate under Fourier-basis noise per frequency (PNG, terminal, JSON)",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_common_options(p)
+    summary = "Fourier heat map: error rate under Fourier-basis noise per frequency (PNG, terminal, JSON)"
+    p = add_command(subparsers, "heatmap", run, help=summary, doc=__doc__, common=True)
     h = p.add_argument_group("heat map")
     h.add_argument("--norm-l2", type=float, metavar="V", help="L2 norm of the noise (default 4 on 32×32, 15.7 on 224)")
     h.add_argument("--cells", help="central:K for the centred K×K block of cells only (default: all)")
     h.add_argument("--no-random-sign", dest="random_sign", action="store_const", const=False, default=None)
     h.add_argument("--no-clip", dest="clip", action="store_const", const=False, default=None)
-    p.set_defaults(func=run, _parser=p)
 
 
 def heatmap_section(
@@ -107,26 +98,13 @@ def heatmap_section(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit heatmap``; returns the exit code."""
-    import os
-
-    from bandlimit.cli._runs import RunFolder
-
     settings = resolve_settings(args, args._parser, DEFAULTS)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("bandlimit heatmap runs in one process; launch it without torchrun")
-    device = _dist.device_of(settings.get("device"))
-    folder = RunFolder.prepare(settings.get("out"), "heatmap")
-    settings["out"] = str(folder.path)
-    model = names.load_model(settings, device)
-    data = names.load_data(settings)
-    reporter = _output.Reporter(not settings.get("quiet"))
-    result, section = heatmap_section(model, data, settings, reporter, folder, n=settings.get("n"))
-    folder.write_json("results.json", result)
-    folder.write_config(replayable(settings))
-    folder.write_environment(device)
-    _output.write_report(folder, f"bandlimit heatmap: {settings['model']}", [section], settings)
-    _output.show([section])
-    from bandlimit.cli import console
 
-    console.print(f"[dim]results: {folder.path}/ (results.json, figures/heatmap.png, report.html)[/]")
-    return 0
+    def analyse(model: Any, data: Any, reporter: _output.Reporter, folder: Any) -> list[_output.Section]:
+        result, section = heatmap_section(model, data, settings, reporter, folder, n=settings.get("n"))
+        folder.write_json("results.json", result)
+        return [section]
+
+    return _output.run_in_one_process(
+        "heatmap", settings, analyse, files="results.json, figures/heatmap.png, report.html"
+    )

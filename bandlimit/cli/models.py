@@ -22,6 +22,8 @@ from typing import Any
 from rich.markdown import Markdown
 from rich.table import Table
 
+from bandlimit.cli._settings import add_command
+
 __all__ = ["register", "run"]
 
 _WEIGHTS_LABEL = {
@@ -35,12 +37,8 @@ _WEIGHTS_LABEL = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``models`` sub-command."""
-    p = subparsers.add_parser(
-        "models",
-        help="list the registered models (name, family, parameters, input size, weights)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "list the registered models (name, family, parameters, input size, weights)"
+    p = add_command(subparsers, "models", run, help=summary, doc=__doc__)
     p.add_argument(
         "--pattern",
         action="append",
@@ -49,7 +47,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--pretrained", action="store_true", help="only names that have pretrained weights")
     p.add_argument("--card", metavar="NAME", help="print the model card of a shipped pretrained model and exit")
-    p.set_defaults(func=run)
 
 
 def _params(n: int | None) -> str:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bandlimit.cli import _dist, _output, names
-from bandlimit.cli._settings import EPILOG, add_common_options, replayable, resolve_settings
+from bandlimit.cli import _output, names
+from bandlimit.cli._settings import COMMON_DEFAULTS, add_command, resolve_settings
 
 __all__ = ["filtered_section", "register", "run", "spectrum_section"]
 
 DEFAULTS: dict[str, Any] = {
-    "data": "cifar10-sample",
-    "split": "test",
-    "batch_size": 128,
-    "seed": 0,
+    **COMMON_DEFAULTS,
     "norm": "linf",
     "attack": ["pgd"],
     "low": 0.25,
@@ -37,14 +34,8 @@ DEFAULTS: dict[str, Any] = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``spectrum`` sub-command."""
-    p = subparsers.add_parser(
-        "spectrum",
-        help="perturbation spectra per attack: mean |F(x_adv - x)|, radial profile, band energies",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_common_options(p)
+    summary = "perturbation spectra per attack: mean |F(x_adv - x)|, radial profile, band energies"
+    p = add_command(subparsers, "spectrum", run, help=summary, doc=__doc__, common=True)
     a = p.add_argument_group("attacks and bands")
     a.add_argument("--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable; default pgd)")
     a.add_argument("--eps", help="comma-separated budgets for attacks without one (default 8/255 L∞, 0.5 L2)")
@@ -52,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     a.add_argument("--low", type=float, help="upper edge of the low band, fraction of Nyquist (default 0.25)")
     a.add_argument("--high", type=float, help="lower edge of the high band, fraction of Nyquist (default 0.5)")
     a.add_argument("--filtered", action="store_const", const=True, default=None, help="also accuracy vs bandwidth")
-    p.set_defaults(func=run, _parser=p)
 
 
 def spectrum_section(
@@ -131,27 +121,28 @@ def filtered_section(
         result = filtered_accuracy(
             model, data, n=n, batch_size=settings["batch_size"], device=model_device(model), progress=progress
         )
-    folder.figure(
-        "accuracy_vs_bandwidth",
-        plot_accuracy_vs_bandwidth,
-        {
-            "low-pass (B×B kept)": (result.bandwidths, result.lowpass_accuracy),
-            "high-pass (B×B removed)": (result.bandwidths, result.highpass_accuracy),
-        },
-        caption=f"Accuracy on filtered images vs bandwidth B ({result.n} images; Yin et al.).",
-    )
+    # Yin et al.'s low-/high-pass curves, and Wang et al.'s low/high-frequency components when measured.
+    low_high = {
+        "accuracy_vs_bandwidth": (
+            {
+                "low-pass (B×B kept)": (result.bandwidths, result.lowpass_accuracy),
+                "high-pass (B×B removed)": (result.bandwidths, result.highpass_accuracy),
+            },
+            f"Accuracy on filtered images vs bandwidth B ({result.n} images; Yin et al.).",
+            {},
+        ),
+    }
     if result.radii:
-        folder.figure(
-            "accuracy_vs_radius",
-            plot_accuracy_vs_bandwidth,
+        low_high["accuracy_vs_radius"] = (
             {
                 "low-frequency component": (result.radii, result.low_accuracy),
                 "high-frequency component": (result.radii, result.high_accuracy),
             },
-            caption=f"Accuracy on the low/high-frequency components vs radius r ({result.n} images; Wang et al.).",
-            xlabel="radius r (cycles / image)",
-            title="Accuracy on frequency components",
+            f"Accuracy on the low/high-frequency components vs radius r ({result.n} images; Wang et al.).",
+            {"xlabel": "radius r (cycles / image)", "title": "Accuracy on frequency components"},
         )
+    for name, (curves, caption, labels) in low_high.items():
+        folder.figure(name, plot_accuracy_vs_bandwidth, curves, caption=caption, **labels)
     rows = [
         {"bandwidth B": b, "low-pass": lo, "high-pass": hi}
         for b, lo, hi in zip(result.bandwidths, result.lowpass_accuracy, result.highpass_accuracy, strict=True)
@@ -166,45 +157,31 @@ def filtered_section(
                 ["low-pass", "high-pass"],
             )
         ],
-        figures=[name for name in ("accuracy_vs_bandwidth", "accuracy_vs_radius") if name in folder.figures],
+        figures=list(low_high),
     )
     return result, section
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit spectrum``; returns the exit code."""
-    import os
-
     from bandlimit.attack import eps_text
-    from bandlimit.cli._runs import RunFolder
     from bandlimit.cli.specs import parse_eps_list
 
     settings = resolve_settings(args, args._parser, DEFAULTS)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("bandlimit spectrum runs in one process; launch it without torchrun")
     norm = settings["norm"]
     raw = settings.get("eps")
     eps_list = parse_eps_list(raw) if raw is not None else [8 / 255 if norm == "linf" else 0.5]
     attacks = names.build_attacks(list(settings["attack"]), eps_list, norm)
     settings["eps"] = ",".join(eps_text(e, norm) for e in eps_list)
-    device = _dist.device_of(settings.get("device"))
-    folder = RunFolder.prepare(settings.get("out"), "spectrum")
-    settings["out"] = str(folder.path)
-    model = names.load_model(settings, device)
-    data = names.load_data(settings)
-    reporter = _output.Reporter(not settings.get("quiet"))
-    report, section = spectrum_section(model, data, attacks, settings, reporter, folder, n=settings.get("n"))
-    sections = [section]
-    folder.write_json("results.json", report)
-    if settings.get("filtered"):
-        filtered, extra = filtered_section(model, data, settings, reporter, folder, n=settings.get("n"))
-        folder.write_json("filtered.json", filtered)
-        sections.append(extra)
-    folder.write_config(replayable(settings))
-    folder.write_environment(device)
-    _output.write_report(folder, f"bandlimit spectrum: {settings['model']}", sections, settings)
-    _output.show(sections)
-    from bandlimit.cli import console
 
-    console.print(f"[dim]results: {folder.path}/ (results.json, figures/, report.html)[/]")
-    return 0
+    def analyse(model: Any, data: Any, reporter: _output.Reporter, folder: Any) -> list[_output.Section]:
+        report, section = spectrum_section(model, data, attacks, settings, reporter, folder, n=settings.get("n"))
+        sections = [section]
+        folder.write_json("results.json", report)
+        if settings.get("filtered"):
+            filtered, extra = filtered_section(model, data, settings, reporter, folder, n=settings.get("n"))
+            folder.write_json("filtered.json", filtered)
+            sections.append(extra)
+        return sections
+
+    return _output.run_in_one_process("spectrum", settings, analyse, files="results.json, figures/, report.html")

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bandlimit.cli._settings import read_toml
+from bandlimit.cli._settings import add_command, read_toml
 from bandlimit.training import TrainConfig, train
 from bandlimit.training.checkpointing import prepare_out_dir
 from bandlimit.training.config import SCHEDULES
@@ -58,12 +58,8 @@ def _number(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` sub-command."""
-    p = subparsers.add_parser(
-        "train",
-        help="train a model with a recipe (natural, gaussian, pgd_at, fast_fgsm_rs, trades)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    summary = "train a model with a recipe (natural, gaussian, pgd_at, fast_fgsm_rs, trades)"
+    p = add_command(subparsers, "train", run, help=summary, doc=__doc__)
     # Every option defaults to None so that a TOML --config value can fill what the command
     # line left unset; real defaults are applied in `_resolve`.
     g = p.add_argument_group("what to train")
@@ -101,7 +97,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/state.pt (or the file given)")
     s.add_argument("--config", help="TOML file whose keys set defaults for these options")
     s.add_argument("--quiet", action="store_const", const=True, default=None, help="no progress bar")
-    p.set_defaults(func=run)
 
 
 def _load_toml(path: str, known: set[str]) -> dict[str, Any]:

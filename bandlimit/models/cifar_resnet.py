@@ -21,8 +21,9 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bandlimit.models._cifar import PooledNet, make_stage, register_cifar
 from bandlimit.models.normalize import IMAGENET_MEAN, IMAGENET_STD, Normalize
-from bandlimit.models.registry import ModelFn, attach_meta, register_model
+from bandlimit.models.registry import ModelFn
 
 __all__ = ["CifarResNet", "PadShortcut", "resnet20", "resnet32", "resnet44", "resnet56"]
 
@@ -79,7 +80,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(PooledNet):
     """ResNet for 32x32 inputs with ``blocks_per_stage`` basic blocks in each of three stages.
 
     Args:
@@ -101,10 +102,9 @@ class CifarResNet(nn.Module):
         self.normalize = Normalize(mean, std)
         self.conv1 = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.in_planes = 16
-        self.layer1 = self._make_stage(16, blocks_per_stage, stride=1)
-        self.layer2 = self._make_stage(32, blocks_per_stage, stride=2)
-        self.layer3 = self._make_stage(64, blocks_per_stage, stride=2)
+        self.layer1 = make_stage(BasicBlock, 16, 16, blocks_per_stage, stride=1)
+        self.layer2 = make_stage(BasicBlock, 16, 32, blocks_per_stage, stride=2)
+        self.layer3 = make_stage(BasicBlock, 32, 64, blocks_per_stage, stride=2)
         self.num_features = 64
         self.linear = nn.Linear(64, num_classes)
         # Kaiming-normal (fan-in) weights for every conv and linear layer, like the original
@@ -113,65 +113,29 @@ class CifarResNet(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
 
-    def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (blocks - 1):
-            layers.append(BasicBlock(self.in_planes, planes, s))
-            self.in_planes = planes
-        return nn.Sequential(*layers)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Normalise, run the stages and global-average-pool: ``(N, 64)`` features."""
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Normalise and run the stages: ``(N, 64, 8, 8)`` on 32x32 images."""
         out = F.relu(self.bn1(self.conv1(self.normalize(x))))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Logits from pooled features."""
-        return self.linear(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(N, num_classes)`` of [0, 1] images ``(N, 3, H, W)``."""
-        return self.forward_head(self.forward_features(x))
-
-
-def _create(
-    name: str,
-    blocks: int,
-    *,
-    num_classes: int | None,
-    mean: Sequence[float],
-    std: Sequence[float],
-) -> nn.Module:
-    classes = 10 if num_classes is None else num_classes
-    model = CifarResNet(blocks, classes, mean=mean, std=std)
-    return attach_meta(
-        model, architecture=name, num_classes=classes, mean=mean, std=std, dataset="cifar10", input_size=(3, 32, 32)
-    )
+        return self.layer3(self.layer2(self.layer1(out)))
 
 
 def _resnet(depth: int, params: str) -> ModelFn:
     """Register the ResNet-``depth`` builder (``depth = 6n + 2``) and return it."""
     name = f"resnet{depth}"
     blocks = (depth - 2) // 6
-
-    def build(
-        *,
-        num_classes: int | None = None,
-        pretrained: bool = False,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
-    ) -> nn.Module:
-        del pretrained  # create_model() has already rejected pretrained=True
-        return _create(name, blocks, num_classes=num_classes, mean=mean, std=std)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"""ResNet-{depth} for CIFAR ({params} parameters); ImageNet-statistics normalisation by default.
+    doc = f"""ResNet-{depth} for CIFAR ({params} parameters); ImageNet-statistics normalisation by default.
 
     Pretrained CIFAR weights are separate names (``list_models(pretrained=True)``), so
     ``pretrained`` is always False here (:func:`~bandlimit.models.create_model` checks it).
     """
-    return register_model(build, family=FAMILY)
+    return register_cifar(
+        name,
+        lambda classes, mean, std: CifarResNet(blocks, classes, mean=mean, std=std),
+        family=FAMILY,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        doc=doc,
+    )
 
 
 resnet20 = _resnet(20, "0.27M")

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bandlimit.models._cifar import PooledNet, make_stage, register_cifar
 from bandlimit.models.normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
-from bandlimit.models.registry import attach_meta, register_model
 
 __all__ = ["PreActResNet", "preact_resnet18"]
 
@@ -44,7 +44,7 @@ class PreActBlock(nn.Module):
         return out + shortcut
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(PooledNet):
     """Pre-activation ResNet on 32x32 inputs.
 
     Args:
@@ -65,59 +65,29 @@ class PreActResNet(nn.Module):
         super().__init__()
         self.normalize = Normalize(mean, std)
         self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
-        self.in_planes = 64
-        self.layer1 = self._make_stage(64, blocks[0], stride=1)
-        self.layer2 = self._make_stage(128, blocks[1], stride=2)
-        self.layer3 = self._make_stage(256, blocks[2], stride=2)
-        self.layer4 = self._make_stage(512, blocks[3], stride=2)
+        self.layer1 = make_stage(PreActBlock, 64, 64, blocks[0], stride=1)
+        self.layer2 = make_stage(PreActBlock, 64, 128, blocks[1], stride=2)
+        self.layer3 = make_stage(PreActBlock, 128, 256, blocks[2], stride=2)
+        self.layer4 = make_stage(PreActBlock, 256, 512, blocks[3], stride=2)
         self.bn = nn.BatchNorm2d(512)
         self.num_features = 512
         self.linear = nn.Linear(512, num_classes)
 
-    def _make_stage(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (blocks - 1):
-            layers.append(PreActBlock(self.in_planes, planes, s))
-            self.in_planes = planes
-        return nn.Sequential(*layers)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Normalise, run the stages, final BN-ReLU, global average pool: ``(N, 512)``."""
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Normalise, run the stages, final BN-ReLU: ``(N, 512, 4, 4)`` on 32x32 images."""
         out = self.conv1(self.normalize(x))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        out = F.relu(self.bn(out))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Logits from pooled features."""
-        return self.linear(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(N, num_classes)`` of [0, 1] images ``(N, 3, H, W)``."""
-        return self.forward_head(self.forward_features(x))
+        return F.relu(self.bn(out))
 
 
-@register_model(family=FAMILY)
-def preact_resnet18(
-    *,
-    num_classes: int | None = None,
-    pretrained: bool = False,
-    mean: Sequence[float] = CIFAR10_MEAN,
-    std: Sequence[float] = CIFAR10_STD,
-) -> nn.Module:
-    """PreAct ResNet-18 for CIFAR (11.2M parameters), CIFAR-10 normalisation by default.
+preact_resnet18 = register_cifar(
+    "preact_resnet18",
+    lambda classes, mean, std: PreActResNet((2, 2, 2, 2), classes, mean=mean, std=std),
+    family=FAMILY,
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    doc="""PreAct ResNet-18 for CIFAR (11.2M parameters), CIFAR-10 normalisation by default.
 
     ``pretrained`` must be False (no weights are shipped for this name).
-    """
-    del pretrained  # create_model() has already rejected pretrained=True
-    classes = 10 if num_classes is None else num_classes
-    model = PreActResNet((2, 2, 2, 2), classes, mean=mean, std=std)
-    return attach_meta(
-        model,
-        architecture="preact_resnet18",
-        num_classes=classes,
-        mean=mean,
-        std=std,
-        dataset="cifar10",
-        input_size=(3, 32, 32),
-    )
+    """,
+)

@@ -8,6 +8,7 @@ so such state dicts load unchanged.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -15,8 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bandlimit._checks import check_positive_int
+from bandlimit.models._cifar import PooledNet, cifar_meta, make_stage
 from bandlimit.models.normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
-from bandlimit.models.registry import ModelFn, attach_meta, register_model
+from bandlimit.models.registry import ModelFn, register_model
 
 __all__ = ["WideResNet", "wideresnet16_4", "wideresnet28_10", "wideresnet34_10"]
 
@@ -53,16 +55,14 @@ class NetworkBlock(nn.Module):
 
     def __init__(self, n: int, in_planes: int, planes: int, stride: int, drop_rate: float) -> None:
         super().__init__()
-        self.layer = nn.Sequential(
-            *(WideBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1, drop_rate) for i in range(n))
-        )
+        self.layer = make_stage(functools.partial(WideBlock, drop_rate=drop_rate), in_planes, planes, n, stride)
 
     def forward(self, x: Tensor) -> Tensor:
         """Run the stage."""
         return self.layer(x)
 
 
-class WideResNet(nn.Module):
+class WideResNet(PooledNet):
     """WRN-``depth``-``widen_factor`` on 32x32 inputs.
 
     Args:
@@ -73,6 +73,8 @@ class WideResNet(nn.Module):
         mean: Normalisation means of the first layer.
         std: Normalisation standard deviations of the first layer.
     """
+
+    head = "fc"
 
     def __init__(
         self,
@@ -108,52 +110,29 @@ class WideResNet(nn.Module):
             elif isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Normalise, run the stages, final BN-ReLU, global average pool: ``(N, 64k)``."""
+    def feature_map(self, x: Tensor) -> Tensor:
+        """Normalise, run the stages, final BN-ReLU: ``(N, 64k, 8, 8)`` on 32x32 images."""
         out = self.conv1(self.normalize(x))
         out = self.block3(self.block2(self.block1(out)))
-        out = F.relu(self.bn1(out))
-        return F.adaptive_avg_pool2d(out, 1).flatten(1)
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        """Logits from pooled features."""
-        return self.fc(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits ``(N, num_classes)`` of [0, 1] images ``(N, 3, H, W)``."""
-        return self.forward_head(self.forward_features(x))
+        return F.relu(self.bn1(out))
 
 
 def _create(
     name: str,
-    *,
-    depth: int,
-    widen_factor: int,
+    size: tuple[int, int],
     num_classes: int | None,
     drop_rate: float,
     mean: Sequence[float],
     std: Sequence[float],
-    default_depth: int,
-    default_widen: int,
+    *,
+    default_size: tuple[int, int],
 ) -> nn.Module:
+    """WRN of ``size`` = ``(depth, widen_factor)``, registered as ``name`` (whose own size is ``default_size``)."""
     classes = 10 if num_classes is None else num_classes
-    model = WideResNet(depth, widen_factor, classes, drop_rate=drop_rate, mean=mean, std=std)
+    model = WideResNet(*size, classes, drop_rate=drop_rate, mean=mean, std=std)
     # Record only non-default architecture options, so load_checkpoint() can rebuild the model.
-    kwargs = {
-        k: v
-        for k, v, default in (("depth", depth, default_depth), ("widen_factor", widen_factor, default_widen))
-        if v != default
-    }
-    return attach_meta(
-        model,
-        architecture=name,
-        num_classes=classes,
-        mean=mean,
-        std=std,
-        dataset="cifar10",
-        input_size=(3, 32, 32),
-        **({"kwargs": kwargs} if kwargs else {}),
-    )
+    kwargs = {k: v for k, v, default in zip(("depth", "widen_factor"), size, default_size, strict=True) if v != default}
+    return cifar_meta(model, name, classes, mean, std, **({"kwargs": kwargs} if kwargs else {}))
 
 
 @register_model(family=FAMILY)
@@ -172,17 +151,7 @@ def wideresnet28_10(
     ``pretrained`` must be False (no weights are shipped for this name).
     """
     del pretrained
-    return _create(
-        "wideresnet28_10",
-        depth=depth,
-        widen_factor=widen_factor,
-        num_classes=num_classes,
-        drop_rate=drop_rate,
-        mean=mean,
-        std=std,
-        default_depth=28,
-        default_widen=10,
-    )
+    return _create("wideresnet28_10", (depth, widen_factor), num_classes, drop_rate, mean, std, default_size=(28, 10))
 
 
 def _fixed_size(depth: int, widen_factor: int, doc: str) -> ModelFn:
@@ -198,17 +167,8 @@ def _fixed_size(depth: int, widen_factor: int, doc: str) -> ModelFn:
         std: Sequence[float] = CIFAR10_STD,
     ) -> nn.Module:
         del pretrained
-        return _create(
-            name,
-            depth=depth,
-            widen_factor=widen_factor,
-            num_classes=num_classes,
-            drop_rate=drop_rate,
-            mean=mean,
-            std=std,
-            default_depth=depth,
-            default_widen=widen_factor,
-        )
+        size = (depth, widen_factor)
+        return _create(name, size, num_classes, drop_rate, mean, std, default_size=size)
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -25,6 +26,9 @@ __all__ = [
 ]
 
 _DPI = 110
+
+#: Accuracy curves: name -> (x values, accuracies as fractions in [0, 1]).
+Curves = Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
 
 def _to_numpy(a: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
@@ -132,53 +136,68 @@ def plot_radial_profiles(
     title: str = "Radial profile of the perturbation spectrum",
 ) -> Path:
     """Radial profiles (radius in cycles / image vs mean magnitude), one line per entry."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, (radii, profile) in profiles.items():
-        ax.plot(_to_numpy(radii), _to_numpy(profile), marker="o", markersize=3, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("radial frequency (cycles / image)")
-    ax.set_ylabel("mean magnitude")
-    ax.set_title(title, fontsize=11)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    lines = {name: (_to_numpy(radii), _to_numpy(profile)) for name, (radii, profile) in profiles.items()}
+    return _plot_lines(
+        lines,
+        path,
+        xlabel="radial frequency (cycles / image)",
+        ylabel="mean magnitude",
+        title=title,
+        log_y=True,
+        marker="o",
+        markersize=3,
+    )
 
 
 def plot_accuracy_vs_eps(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    path: str | Path,
-    *,
-    norm: str = "linf",
-    title: str = "Robust accuracy vs eps",
+    curves: Curves, path: str | Path, *, norm: str = "linf", title: str = "Robust accuracy vs eps"
 ) -> Path:
     """Accuracy (%) against eps, one line per model or attack; eps shown in /255 for L∞."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, (eps, acc) in curves.items():
-        e = np.asarray(eps, dtype=float) * (255.0 if norm == "linf" else 1.0)
-        ax.plot(e, 100.0 * np.asarray(acc, dtype=float), marker="o", label=name)
-    ax.set_xlabel("eps (x/255, L∞)" if norm == "linf" else "eps (L2, [0,1] pixels)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title, fontsize=11)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    xlabel = "eps (x/255, L∞)" if norm == "linf" else "eps (L2, [0,1] pixels)"
+    return _plot_accuracy(curves, path, xlabel=xlabel, title=title, x_scale=255.0 if norm == "linf" else 1.0)
 
 
 def plot_accuracy_vs_bandwidth(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    curves: Curves,
     path: str | Path,
     *,
     xlabel: str = "bandwidth B (centred B×B square kept, cycles / image)",
     title: str = "Accuracy of filtered images",
 ) -> Path:
     """Accuracy (%) against filter bandwidth or radius, one line per model / filter."""
+    return _plot_accuracy(curves, path, xlabel=xlabel, title=title)
+
+
+def _plot_accuracy(curves: Curves, path: str | Path, *, xlabel: str, title: str, x_scale: float = 1.0) -> Path:
+    """Accuracy in % (fractions in ``curves``) against ``x_scale`` times x, on a fixed 0-100 scale."""
+    lines = {
+        name: (np.asarray(x, dtype=float) * x_scale, 100.0 * np.asarray(acc, dtype=float))
+        for name, (x, acc) in curves.items()
+    }
+    return _plot_lines(lines, path, xlabel=xlabel, ylabel="accuracy (%)", title=title, ylim=(-2, 102), marker="o")
+
+
+def _plot_lines(
+    lines: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    path: str | Path,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    ylim: tuple[float, float] | None = None,
+    log_y: bool = False,
+    **style: Any,
+) -> Path:
+    """One line per entry ``name -> (x, y)`` (drawn with ``style``), with a grid and a legend."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, (bw, acc) in curves.items():
-        ax.plot(np.asarray(bw, dtype=float), 100.0 * np.asarray(acc, dtype=float), marker="o", label=name)
+    for name, (x, y) in lines.items():
+        ax.plot(x, y, label=name, **style)
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

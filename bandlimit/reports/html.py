@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bandlimit._io import atomic_write
+from bandlimit.reports._cells import table_text
 
 __all__ = ["HtmlReport"]
 
@@ -78,28 +78,13 @@ class HtmlReport:
         caption: str | None = None,
     ) -> None:
         """Add a table from row dicts; ``percent`` columns hold fractions shown as %."""
-        if columns is None:
-            seen: dict[str, None] = {}
-            for row in rows:
-                for key in row:
-                    seen.setdefault(key, None)
-            columns = list(seen)
+        columns, cells = table_text(rows, columns, percent)
         out = ["<table>"]
         if caption:
             out.append(f"<caption>{html.escape(caption)}</caption>")
         out.append("<tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in columns) + "</tr>")
-        for row in rows:
-            cells = []
-            for col in columns:
-                value = row.get(col, "–")
-                if col in percent and isinstance(value, (int, float)) and not math.isnan(float(value)):
-                    text = f"{100.0 * float(value):.1f}%"
-                elif isinstance(value, float):
-                    text = "–" if math.isnan(value) else f"{value:.4g}"
-                else:
-                    text = str(value)
-                cells.append(f"<td>{html.escape(text)}</td>")
-            out.append("<tr>" + "".join(cells) + "</tr>")
+        for texts in cells:
+            out.append("<tr>" + "".join(f"<td>{html.escape(text)}</td>" for text in texts) + "</tr>")
         out.append("</table>")
         self._parts.append("\n".join(out))
 

@@ -13,18 +13,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bandlimit.reports._cells import table_text
+
 __all__ = ["heatmap_panel", "results_table"]
 
 # A perceptually ordered 8-step ramp (dark blue -> yellow), like viridis.
 _RAMP = ("#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        return f"{value:.4g}"
-    return str(value)
 
 
 def results_table(
@@ -42,24 +36,12 @@ def results_table(
         columns: Column order (default: keys of the first row, then any new ones in order).
         percent: Columns holding fractions in [0, 1] to show as percentages.
     """
-    if columns is None:
-        seen: dict[str, None] = {}
-        for row in rows:
-            for key in row:
-                seen.setdefault(key, None)
-        columns = list(seen)
+    columns, cells = table_text(rows, columns, percent)
     table = Table(title=title, header_style="bold")
     for i, col in enumerate(columns):
         table.add_column(col, justify="left" if i == 0 else "right")
-    for row in rows:
-        cells = []
-        for col in columns:
-            value = row.get(col, float("nan"))
-            if col in percent and isinstance(value, (int, float)) and not math.isnan(float(value)):
-                cells.append(f"{100.0 * float(value):.1f}%")
-            else:
-                cells.append(_fmt(value))
-        table.add_row(*cells)
+    for texts in cells:
+        table.add_row(*texts)
     return table
 
 

@@ -8,7 +8,7 @@ their users and call these functions.
 
 from __future__ import annotations
 
-from bandlimit.spectral.bands import dct_band_mask, fourier_band_mask
+from bandlimit.spectral.bands import band_mask, dct_band_mask, fourier_band_mask
 from bandlimit.spectral.basis import (
     fourier_basis,
     fourier_basis_pairs,
@@ -32,6 +32,7 @@ __all__ = [
     "apply_frequency_mask",
     "apply_rfft_mask",
     "band_energy",
+    "band_mask",
     "dct2",
     "dct_band_mask",
     "dct_matrix",

@@ -2,12 +2,12 @@
 
 Both use a frequency normalised to the Nyquist frequency (1.0 = 0.5 cycles per pixel), so the
 same ``low`` / ``high`` thresholds describe the same physical bands on both transforms.
+:func:`band_mask` makes either; :func:`dct_band_mask` and :func:`fourier_band_mask` name one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,11 +16,11 @@ from bandlimit._checks import check_choice, check_finite_number, check_positive_
 from bandlimit.spectral.masks import centred_freqs
 from bandlimit.spectral.transforms import dtype_device, frozen_cache
 
-__all__ = ["BANDS", "dct_band_mask", "fourier_band_mask"]
+__all__ = ["BANDS", "SPACES", "band_mask", "dct_band_mask", "fourier_band_mask"]
 
 BANDS = ("low", "mid", "high", "all")
-
-_BandBuilder = Callable[[int, int, str, float, float, torch.dtype, torch.device], torch.Tensor]
+#: The transforms whose coefficients a band mask selects.
+SPACES = ("dct", "fourier")
 
 
 def _check_band(band: Any, low: Any, high: Any) -> tuple[str, float, float]:
@@ -45,15 +45,6 @@ def _select_band(freq: torch.Tensor, band: str, low: float, high: float) -> torc
     return torch.ones_like(freq, dtype=torch.bool)
 
 
-def _band_mask(
-    build: _BandBuilder, h: Any, w: Any, band: Any, low: Any, high: Any, dtype: Any, device: Any
-) -> torch.Tensor:
-    """Validate, then a fresh copy of the cached mask ``build`` makes."""
-    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
-    band, low, high = _check_band(band, low, high)
-    return build(h, w, band, low, high, *dtype_device(dtype, device)).clone()
-
-
 @frozen_cache
 def _dct_band(
     h: int, w: int, band: str, low: float, high: float, dtype: torch.dtype, device: torch.device
@@ -74,48 +65,6 @@ def _dct_band(
     return sel.to(dtype=dtype, device=device)
 
 
-def dct_band_mask(
-    h: int,
-    w: int,
-    band: str,
-    *,
-    low: float = 0.25,
-    high: float = 0.5,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Band mask over DCT-II index space (as returned by :func:`dct2`; (0, 0) = DC).
-
-    Frequencies are square "rings" of the normalised index ``max(u / h, v / w)`` (1.0 =
-    Nyquist), with the thresholds rounded down to whole indices:
-
-    * ``"low"``: ``u < floor(low h)`` and ``v < floor(low w)`` (top-left block, as Guo et al.'s
-      low-frequency sampler and SimBA-DCT's first block);
-    * ``"high"``: ``u >= floor(high h)`` or ``v >= floor(high w)`` (outside the ``high``
-      block);
-    * ``"mid"``: everything in between; ``"all"``: every coefficient.
-
-    "low", "mid" and "high" partition the index plane for any ``0 <= low <= high``.
-
-    Args:
-        h: Image height.
-        w: Image width.
-        band: ``"low"``, ``"mid"``, ``"high"`` or ``"all"``.
-        low: Upper edge of the low band, as a fraction of Nyquist.
-        high: Lower edge of the high band, as a fraction of Nyquist.
-        dtype: Floating dtype of the 0/1 mask (default: ``torch.get_default_dtype()``).
-        device: Device (default: CPU).
-
-    Returns:
-        Float 0/1 tensor ``(h, w)``. A fresh tensor (the cached original is not exposed).
-
-    Raises:
-        TypeError: wrong argument types.
-        ValueError: unknown band, or not ``0 <= low <= high``.
-    """
-    return _band_mask(_dct_band, h, w, band, low, high, dtype, device)
-
-
 @frozen_cache
 def _fourier_band(
     h: int, w: int, band: str, low: float, high: float, dtype: torch.dtype, device: torch.device
@@ -126,37 +75,72 @@ def _fourier_band(
     return _select_band(freq, band, low, high).to(dtype=dtype, device=device)
 
 
-def fourier_band_mask(
+def band_mask(
     h: int,
     w: int,
     band: str,
     *,
+    space: str = "dct",
     low: float = 0.25,
     high: float = 0.5,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Band mask over the centred Fourier spectrum (as returned by :func:`fft2c`).
+    """Band mask over DCT-II index space or over the centred Fourier spectrum.
 
-    Uses the normalised radius ``rho = sqrt((2 k_h / h)^2 + (2 k_w / w)^2)`` (1.0 = Nyquist
-    along an axis; corners reach sqrt(2)): ``"low"`` is ``rho < low``, ``"mid"`` is
-    ``low <= rho < high``, ``"high"`` is ``rho >= high``, ``"all"`` is everything. The mask
-    depends on ``|k|`` only, so it is conjugate-symmetric and band-limited images stay real.
+    ``space="dct"``: over the coefficients of :func:`dct2` ((0, 0) = DC). Frequencies are
+    square "rings" of the normalised index ``max(u / h, v / w)`` (1.0 = Nyquist), with the
+    thresholds rounded down to whole indices:
+
+    * ``"low"``: ``u < floor(low h)`` and ``v < floor(low w)`` (top-left block, as Guo et al.'s
+      low-frequency sampler and SimBA-DCT's first block);
+    * ``"high"``: ``u >= floor(high h)`` or ``v >= floor(high w)`` (outside the ``high``
+      block);
+    * ``"mid"``: everything in between; ``"all"``: every coefficient.
+
+    "low", "mid" and "high" partition the index plane for any ``0 <= low <= high``.
+
+    ``space="fourier"``: over the centred spectrum of :func:`fft2c`, by the normalised radius
+    ``rho = sqrt((2 k_h / h)^2 + (2 k_w / w)^2)`` (1.0 = Nyquist along an axis; corners reach
+    sqrt(2)): ``"low"`` is ``rho < low``, ``"mid"`` is ``low <= rho < high``, ``"high"`` is
+    ``rho >= high``, ``"all"`` is everything. The mask depends on ``|k|`` only, so it is
+    conjugate-symmetric and band-limited images stay real.
 
     Args:
         h: Image height.
         w: Image width.
         band: ``"low"``, ``"mid"``, ``"high"`` or ``"all"``.
+        space: ``"dct"`` or ``"fourier"``.
         low: Upper edge of the low band, as a fraction of Nyquist.
         high: Lower edge of the high band, as a fraction of Nyquist.
         dtype: Floating dtype of the 0/1 mask (default: ``torch.get_default_dtype()``).
         device: Device (default: CPU).
 
     Returns:
-        Float 0/1 tensor ``(h, w)``, centred. A fresh tensor (the cached original is not exposed).
+        Float 0/1 tensor ``(h, w)`` (Fourier: centred). A fresh tensor (the cached original
+        is not exposed).
 
     Raises:
         TypeError: wrong argument types.
-        ValueError: unknown band, or not ``0 <= low <= high``.
+        ValueError: unknown band or space, or not ``0 <= low <= high``.
     """
-    return _band_mask(_fourier_band, h, w, band, low, high, dtype, device)
+    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
+    band, low, high = _check_band(band, low, high)
+    build = _dct_band if check_choice(space, "space", SPACES) == "dct" else _fourier_band
+    return build(h, w, band, low, high, *dtype_device(dtype, device)).clone()
+
+
+def dct_band_mask(h: int, w: int, band: str, **options: Any) -> torch.Tensor:
+    """:func:`band_mask` over DCT-II index space (as returned by :func:`dct2`; (0, 0) = DC).
+
+    ``options``: ``low``, ``high``, ``dtype``, ``device`` of :func:`band_mask`.
+    """
+    return band_mask(h, w, band, space="dct", **options)
+
+
+def fourier_band_mask(h: int, w: int, band: str, **options: Any) -> torch.Tensor:
+    """:func:`band_mask` over the centred Fourier spectrum (as returned by :func:`fft2c`).
+
+    ``options``: ``low``, ``high``, ``dtype``, ``device`` of :func:`band_mask`.
+    """
+    return band_mask(h, w, band, space="fourier", **options)

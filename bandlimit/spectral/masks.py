@@ -167,30 +167,20 @@ def frequency_mask(
     return _lowpass_mask(h, w, shape, r, order, *dtype_device(dtype, device)).clone()
 
 
-def rfft_mask(
-    h: int,
-    w: int,
-    *,
-    shape: str = "square",
-    bandwidth: float | None = None,
-    radius: float | None = None,
-    order: int = 2,
-    highpass: bool = False,
-    dtype: torch.dtype | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def rfft_mask(h: int, w: int, *, highpass: bool = False, **settings: Any) -> torch.Tensor:
     """The mask of :func:`frequency_mask` (``1 -`` it if ``highpass``) in ``torch.fft.rfft2`` layout.
 
     Un-centred, and only the ``w // 2 + 1`` non-negative last-axis frequencies: valid because
-    the mask is conjugate-symmetric. Arguments as for :func:`frequency_mask`.
+    the mask is conjugate-symmetric. ``settings``: the keyword arguments of
+    :func:`frequency_mask` (``shape``, ``bandwidth`` or ``radius``, ``order``, ``dtype``,
+    ``device``), with its errors.
 
     Returns:
         A fresh float tensor ``(h, w // 2 + 1)`` for :func:`apply_rfft_mask`.
     """
-    h, w = check_positive_int(h, "h"), check_positive_int(w, "w")
-    shape, r, order = _resolve_radius(h, w, shape, bandwidth, radius, order)
-    half = _lowpass_half(h, w, shape, r, order, *dtype_device(dtype, device))
-    return 1.0 - half if highpass else half.clone()
+    mask = frequency_mask(h, w, **settings)
+    half = torch.fft.ifftshift(mask, dim=(-2, -1))[:, : w // 2 + 1].contiguous()
+    return 1.0 - half if highpass else half
 
 
 def apply_rfft_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
@@ -259,15 +249,8 @@ def lowpass(
     return apply_rfft_mask(x, _lowpass_half(h, w, shape, r, order, x.dtype, x.device))
 
 
-def highpass(
-    x: torch.Tensor,
-    *,
-    bandwidth: float | None = None,
-    radius: float | None = None,
-    shape: str = "square",
-    order: int = 2,
-) -> torch.Tensor:
-    """High-pass filter: ``x - lowpass(x, ...)``, i.e. the mask ``1 - m``.
+def highpass(x: torch.Tensor, **settings: Any) -> torch.Tensor:
+    """High-pass filter: ``x - lowpass(x, **settings)``, i.e. the mask ``1 - m``.
 
     With ``shape="square"`` and bandwidth B this removes the centred square kept by the
     low-pass filter of the same B (Yin et al.'s high-pass of bandwidth B). The alternative
@@ -275,19 +258,13 @@ def highpass(
 
     Args:
         x: Real floating tensor ``(..., H, W)``.
-        bandwidth: Side B of the removed centred square.
-        radius: Radius r = B / 2 in frequency bins.
-        shape: As for :func:`lowpass`.
-        order: Butterworth order.
+        **settings: Those of :func:`lowpass` (``bandwidth`` of the removed centred square or
+            ``radius``, ``shape``, ``order``), with its errors.
 
     Returns:
         Real tensor like ``x``; ``lowpass(x) + highpass(x) == x``.
-
-    Raises:
-        TypeError: ``x`` is not a floating-point tensor.
-        ValueError: bad rank, shape, bandwidth or radius.
     """
-    return x - lowpass(x, bandwidth=bandwidth, radius=radius, shape=shape, order=order)
+    return x - lowpass(x, **settings)
 
 
 def frequency_split(x: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -52,16 +52,8 @@ def run(args: argparse.Namespace) -> int:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag}: expected a positive number of images, got {getattr(args, name)}")
     out = prepare_folder(Path(args.out))
-    cfg = dataclasses.replace(
-        DemoConfig(),
-        n=args.n,
-        n_defended=args.n_defended,
-        seed=args.seed,
-        threads=args.threads,
-        natural=args.natural,
-        gaussian=args.gaussian,
-        fastat=args.fastat,
-    )
+    given = ("n", "n_defended", "seed", "threads", "natural", "gaussian", "fastat")  # the demo's options
+    cfg = dataclasses.replace(DemoConfig(), **{name: getattr(args, name) for name in given})
     with progress_bar("demo", enabled=console.is_terminal, console=console) as progress:
         result = run_demo(cfg, progress=progress)
     result.files = write_demo_folder(result, out)
