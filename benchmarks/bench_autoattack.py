@@ -154,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     clean = correct(model, x, y)
     ours, ours_facts = run_ours(model, x, y, eps, args.seed, args.batch)
     theirs, aa_facts = run_autoattack(model, x, y, eps, args.seed, args.batch)
-    n = len(x)
     only_ours = (~ours & theirs).nonzero().squeeze(1).tolist()  # broken by us only
     only_theirs = (ours & ~theirs).nonzero().squeeze(1).tolist()  # broken by AutoAttack only
     ratio = ours_facts["cpu_s"] / max(aa_facts["cpu_s"], 1e-9)
@@ -164,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         ("CPU s", f"{ours_facts['cpu_s']:.1f}", f"{aa_facts['cpu_s']:.1f}"),
         ("wall s", f"{ours_facts['wall_s']:.1f}", f"{aa_facts['wall_s']:.1f}"),
     ]
-    print(f"{args.model if not args.tiny else 'tiny'} at L∞ {args.eps} on the {what}, {torch.get_num_threads()} threads")
+    name = "tiny" if args.tiny else args.model
+    print(f"{name} at L∞ {args.eps} on the {what}, {torch.get_num_threads()} threads")
     print(f"{'':18s} {'standard suite':>16s} {'AutoAttack':>12s}")
     for label, a, b in rows:
         print(f"{label:18s} {a:>16s} {b:>12s}")
