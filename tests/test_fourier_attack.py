@@ -60,8 +60,23 @@ class CountingModel(nn.Module):
         return self.model(x)
 
 
+def cell_order(h: int, w: int, order: str) -> list[tuple[int, int]]:
+    """The cells in the attack's order, written independently: row-major, or by distance from DC."""
+    cells = [tuple(r) for r in fourier_basis_pairs(h, w).tolist()]
+    if order == "radius":  # Python's sort is stable: row-major within a ring
+        cells = sorted(cells, key=lambda c: (c[0] - h // 2) ** 2 + (c[1] - w // 2) ** 2)
+    return cells
+
+
 def brute_force(
-    model: nn.Module, x: torch.Tensor, label: int, *, v: float, per_channel: bool, targeted: bool
+    model: nn.Module,
+    x: torch.Tensor,
+    label: int,
+    *,
+    v: float,
+    per_channel: bool,
+    targeted: bool,
+    order: str = "radius",
 ) -> tuple[int, tuple[int, int], list[float], bool]:
     """One image, one clipped candidate at a time: first success, else the highest loss (independent loops)."""
     c, h, w = x.shape
@@ -71,7 +86,7 @@ def brute_force(
         patterns = [[1.0] * c, [-1.0] * c]
     best = (-math.inf, -1)
     position = 0
-    cells = [tuple(r) for r in fourier_basis_pairs(h, w).tolist()]
+    cells = cell_order(h, w, order)
     for cell in cells:
         u = fourier_basis(h, w, *cell, dtype=x.dtype)
         for pattern in patterns:
@@ -101,12 +116,18 @@ class TestPlantedCell:
         p = 21
         cell = tuple(pairs[p].tolist())
         model = PlantedModel(8, 8, cell, [1.0, 1.0, 1.0], threshold=2.0)  # + on all channels gives 3v = 3
-        result = FourierBasisAttack(norm_l2=1.0, batch_cells=1).run(model, grey(2), torch.zeros(2, dtype=torch.long))
+        attack = FourierBasisAttack(norm_l2=1.0, batch_cells=1, order="given")
+        result = attack.run(model, grey(2), torch.zeros(2, dtype=torch.long))
         assert bool(result.info["success"].all())
         assert result.info["cell"].tolist() == [list(cell)] * 2
         assert result.info["sign"].tolist() == [[1, 1, 1]] * 2
         assert result.info["candidate"].tolist() == [2 * p] * 2
         assert result.queries.tolist() == [2 * (p + 1)] * 2  # whole cells (both signs) are evaluated
+        # Low frequencies first (the default): the planted cell's rank in that order.
+        rank = cell_order(8, 8, "radius").index(cell)
+        by_radius = FourierBasisAttack(norm_l2=1.0, batch_cells=1).run(model, grey(1), torch.zeros(1, dtype=torch.long))
+        assert by_radius.info["cell"].tolist() == [list(cell)] and by_radius.info["candidate"].tolist() == [2 * rank]
+        assert by_radius.queries.tolist() == [2 * (rank + 1)] and rank != p
 
     def test_planted_partner_index_gives_the_same_image(self) -> None:
         cell = (2, 5)
@@ -123,7 +144,7 @@ class TestPlantedCell:
         model = PlantedModel(8, 8, cell, [1.0, -1.0, 1.0], threshold=2.5)  # only (+, -, +) reaches 3
         whole = FourierBasisAttack(norm_l2=1.0).run(model, grey(1), torch.zeros(1, dtype=torch.long))
         assert not bool(whole.info["success"].any())
-        per = FourierBasisAttack(norm_l2=1.0, per_channel_sign=True, batch_cells=4).run(
+        per = FourierBasisAttack(norm_l2=1.0, per_channel_sign=True, batch_cells=4, order="given").run(
             model, grey(1), torch.zeros(1, dtype=torch.long)
         )
         assert bool(per.info["success"].all())
@@ -154,22 +175,23 @@ class TestPlantedCell:
 
 
 # ------------------------------------------------------- reference and query counts
+@pytest.mark.parametrize("order", ["radius", "given"])
 @pytest.mark.parametrize(
     ("per_channel", "targeted", "batch_cells"),
     [(False, False, 16), (True, False, 5), (False, True, 7), (False, False, 3)],
 )
-def test_matches_brute_force_reference(per_channel: bool, targeted: bool, batch_cells: int) -> None:
+def test_matches_brute_force_reference(per_channel: bool, targeted: bool, batch_cells: int, order: str) -> None:
     model = LinearNet(seed=2).double()
     x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     y = model(x).argmax(1)
     targets = model(x).topk(2, dim=1).indices[:, 1] if targeted else None  # runner-up class: reachable
-    attack = FourierBasisAttack(norm_l2=0.3, per_channel_sign=per_channel, batch_cells=batch_cells)
+    attack = FourierBasisAttack(norm_l2=0.3, per_channel_sign=per_channel, batch_cells=batch_cells, order=order)
     result = attack.run(model, x, y, targets=targets)
     label = targets if targeted else y
     num_signs = 8 if per_channel else 2
     for i in range(5):
         pos, cell, pattern, ok = brute_force(
-            model, x[i], int(label[i]), v=0.3, per_channel=per_channel, targeted=targeted
+            model, x[i], int(label[i]), v=0.3, per_channel=per_channel, targeted=targeted, order=order
         )
         assert int(result.info["candidate"][i]) == pos
         assert result.info["cell"][i].tolist() == list(cell)
@@ -323,3 +345,15 @@ def test_pass_size_rule() -> None:
     assert pass_size(None, cpu, 2048) == CPU_PASS_SIZE and pass_size(None, cpu, None) == CPU_PASS_SIZE
     assert pass_size(None, meta, 2048) == 2048 and pass_size(None, meta, None) is None
     assert pass_size(7, cpu, 2048) == 7 and pass_size(7, meta, None) == 7
+
+
+def test_order_changes_queries_not_which_images_fall() -> None:
+    model = LinearNet(seed=2).double()
+    x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = model(x).argmax(1)
+    radius = FourierBasisAttack(norm_l2=0.3, batch_cells=1).run(model, x, y)
+    given = FourierBasisAttack(norm_l2=0.3, batch_cells=1, order="given").run(model, x, y)
+    assert torch.equal(radius.info["success"], given.info["success"])
+    assert 0 < int(radius.info["success"].sum()) < 8
+    hit = radius.info["success"]
+    assert not torch.equal(radius.queries[hit], given.queries[hit])  # the first success comes elsewhere
