@@ -6,11 +6,13 @@ checks flag the model, and the Fourier-basis check) leaves **at most** AutoAttac
 accuracy, at **at most 0.5x** its CPU time. AutoAttack's standard version is APGD-CE, APGD-T,
 FAB-T and Square-5000 as a cascade; torchattacks reimplements it (``torchattacks.AutoAttack``).
 
-Both run in this process on the same tensors, one after the other, with the same number of torch
-threads; time is process CPU time (all threads) and wall time. Our time covers the whole
-``evaluate`` call: the model checks, every attack, the harness's verification of every
-adversarial example and its re-prediction. Robust accuracy is over all N images (a misclassified
-clean image is not robust); per-image disagreements are listed both ways.
+Both run in this process on the same tensors with the same number of torch threads, taking turns
+on chunks of ``--batch`` images (ours on a chunk, then AutoAttack on it), so load from other
+processes on a shared machine falls on both alike; time is process CPU time (all threads). Our
+time covers the model checks that choose the suite's attacks and every ``evaluate`` call: every
+attack, the harness's verification of every adversarial example and its re-prediction. Robust
+accuracy is over all N images (a misclassified clean image is not robust); per-image
+disagreements are listed both ways.
 
 Models: ``resnet20-fastat`` (shipped, fast FGSM-RS adversarial training) and ``public-resnet20``
 (the public natural ResNet-20, ``shared/weights/resnet20-12fca82f.th``); any registry name with
@@ -94,42 +96,72 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def run_ours(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, batch: int) -> tuple[Tensor, dict]:
-    """Per-image robustness under the standard suite (its L∞ group) and the run's facts."""
-    from bandlimit.cli.suites import suite_attacks
+def run_ours(
+    model: nn.Module, x: Tensor, y: Tensor, suite: tuple[list[Any], str], eps: float, seed: int, start: int
+) -> tuple[Tensor, Any, float]:
+    """One chunk under the standard suite: the L∞ robust column, the result, CPU seconds.
+
+    ``start`` (the chunk's position) keeps the harness's per-batch seeds those of one whole run.
+    """
     from bandlimit.evaluation import evaluate
 
+    attacks, mode = suite
+
     def go() -> Any:
-        attacks, mode = suite_attacks("standard", model, x[:8], y[:8], eps)
-        return evaluate(model, (x, y), attacks, mode=mode, seed=seed, batch_size=batch), attacks
+        return evaluate(model, (x, y), attacks, mode=mode, seed=seed, batch_size=len(x), index_offset=start)
 
-    (result, attacks), cpu, wall = timed(go)
+    result, cpu, _ = timed(go)
     group = next(g.key for g in result.groups if g.norm == "linf" and abs(g.eps - eps) < 1e-12)
-    robust = result.samples.robust[group].bool()
-    facts = {
-        "attacks": [repr(a) for a in attacks],
-        "per_attack": {a.key: {"robust_after": a.robust_accuracy, "time_s": a.time_s} for a in result.attacks},
-        "findings": [f.code for f in result.findings],
-        "cpu_s": cpu,
-        "wall_s": wall,
-    }
-    return robust, facts
+    return result.samples.robust[group].bool(), result, cpu
 
 
-def run_autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, batch: int) -> tuple[Tensor, dict]:
-    """Per-image robustness under torchattacks.AutoAttack(version="standard")."""
+def run_autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int) -> tuple[Tensor, float]:
+    """One chunk under torchattacks.AutoAttack(version="standard"): per-image robustness, CPU seconds."""
     import torchattacks
 
     classes = int(model(x[:1]).shape[1])
     attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=classes, seed=seed)
-
-    def go() -> Tensor:
-        return torch.cat([attack(x[i : i + batch], y[i : i + batch]).detach() for i in range(0, len(x), batch)])
-
-    x_adv, cpu, wall = timed(go)
+    x_adv, cpu, _ = timed(lambda: attack(x, y).detach())
     # The same check our harness makes: within the ball and [0, 1] before re-predicting.
     assert float((x_adv - x).abs().max()) <= eps + 1e-6 and 0.0 <= float(x_adv.min()) <= float(x_adv.max()) <= 1.0
-    return correct(model, x_adv, y), {"cpu_s": cpu, "wall_s": wall}
+    return correct(model, x_adv, y), cpu
+
+
+def compare(model: nn.Module, x: Tensor, y: Tensor, eps: float, seed: int, batch: int) -> dict[str, Any]:
+    """Both on every chunk of ``batch`` images in turn, so a busy machine slows both alike.
+
+    Each chunk is one harness batch at its global position (``index_offset``), so our per-image
+    results equal those of a single ``evaluate`` call with ``batch_size=batch``.
+    """
+    from bandlimit.cli.suites import suite_attacks
+
+    suite, cpu_setup, _ = timed(lambda: suite_attacks("standard", model, x[:8], y[:8], eps))
+    ours, theirs, per_attack = [], [], {}
+    cpu = {"ours": cpu_setup, "autoattack": 0.0}
+    for start in range(0, len(x), batch):
+        xc, yc = x[start : start + batch], y[start : start + batch]
+        robust, result, seconds = run_ours(model, xc, yc, suite, eps, seed, start)
+        ours.append(robust)
+        cpu["ours"] += seconds
+        for a in result.attacks:
+            entry = per_attack.setdefault(a.key, {"survivors": 0, "time_s": 0.0})
+            entry["survivors"] += round(a.robust_accuracy * a.n)
+            entry["time_s"] += a.time_s
+        robust_aa, seconds = run_autoattack(model, xc, yc, eps, seed + start)
+        theirs.append(robust_aa)
+        cpu["autoattack"] += seconds
+        logger.info(
+            "images %d-%d: robust %d (ours) / %d (AutoAttack); CPU so far %.0f s / %.0f s",
+            start, start + len(xc) - 1, int(torch.cat(ours).sum()), int(torch.cat(theirs).sum()),
+            cpu["ours"], cpu["autoattack"],
+        )  # fmt: skip
+    return {
+        "ours": torch.cat(ours),
+        "theirs": torch.cat(theirs),
+        "cpu": cpu,
+        "attacks": [repr(a) for a in suite[0]],
+        "per_attack": per_attack,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,39 +184,36 @@ def main(argv: list[str] | None = None) -> int:
     model, x, y, what = tiny() if args.tiny else load(args.model, args.n, args.data)
     model.requires_grad_(False)
     clean = correct(model, x, y)
-    ours, ours_facts = run_ours(model, x, y, eps, args.seed, args.batch)
-    theirs, aa_facts = run_autoattack(model, x, y, eps, args.seed, args.batch)
+    out = compare(model, x, y, eps, args.seed, args.batch)
+    ours, theirs, cpu = out["ours"], out["theirs"], out["cpu"]
     only_ours = (~ours & theirs).nonzero().squeeze(1).tolist()  # broken by us only
     only_theirs = (ours & ~theirs).nonzero().squeeze(1).tolist()  # broken by AutoAttack only
-    ratio = ours_facts["cpu_s"] / max(aa_facts["cpu_s"], 1e-9)
-    rows = [
-        ("clean accuracy", f"{clean.float().mean():.2%}", ""),
-        ("robust accuracy", f"{ours.float().mean():.2%}", f"{theirs.float().mean():.2%}"),
-        ("CPU s", f"{ours_facts['cpu_s']:.1f}", f"{aa_facts['cpu_s']:.1f}"),
-        ("wall s", f"{ours_facts['wall_s']:.1f}", f"{aa_facts['wall_s']:.1f}"),
-    ]
+    ratio = cpu["ours"] / max(cpu["autoattack"], 1e-9)
     name = "tiny" if args.tiny else args.model
     print(f"{name} at L∞ {args.eps} on the {what}, {torch.get_num_threads()} threads")
     print(f"{'':18s} {'standard suite':>16s} {'AutoAttack':>12s}")
-    for label, a, b in rows:
-        print(f"{label:18s} {a:>16s} {b:>12s}")
+    print(f"{'clean accuracy':18s} {clean.float().mean():>16.2%}")
+    print(f"{'robust accuracy':18s} {ours.float().mean():>16.2%} {theirs.float().mean():>12.2%}")
+    print(f"{'CPU s':18s} {cpu['ours']:>16.1f} {cpu['autoattack']:>12.1f}")
     print(f"CPU time ratio (ours / AutoAttack): {ratio:.3f}")
     print(f"broken only by ours ({len(only_ours)}): {only_ours}")
     print(f"broken only by AutoAttack ({len(only_theirs)}): {only_theirs}")
-    for key, facts in ours_facts["per_attack"].items():
-        print(f"  {key:40s} robust after it {facts['robust_after']:.2%}  {facts['time_s']:.1f} s")
+    for key, facts in out["per_attack"].items():
+        print(f"  {key:40s} robust after it {facts['survivors']:5d}  {facts['time_s']:.1f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
-            "model": args.model,
+            "model": name,
             "data": what,
             "eps": args.eps,
             "seed": args.seed,
             "threads": torch.get_num_threads(),
             "clean_accuracy": float(clean.float().mean()),
-            "ours": {**ours_facts, "robust_accuracy": float(ours.float().mean())},
-            "autoattack": {**aa_facts, "robust_accuracy": float(theirs.float().mean())},
+            "robust_accuracy": {"ours": float(ours.float().mean()), "autoattack": float(theirs.float().mean())},
+            "cpu_s": cpu,
             "cpu_ratio": ratio,
+            "attacks": out["attacks"],
+            "per_attack": out["per_attack"],
             "broken_only_by_ours": only_ours,
             "broken_only_by_autoattack": only_theirs,
         }

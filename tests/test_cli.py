@@ -409,3 +409,10 @@ def test_bench_lists_runs_and_rejects_unknown_names(capsys: pytest.CaptureFixtur
     assert "identical maps: True" in capsys.readouterr().out
     assert _run("bench", "nope") == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
+
+
+def test_bench_autoattack_tiny_runs_both_and_compares(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("bench", "autoattack", "--tiny", "--batch", "4") == 0
+    out = capsys.readouterr().out
+    assert "standard suite" in out and "AutoAttack" in out and "CPU time ratio (ours / AutoAttack)" in out
+    assert "broken only by ours (" in out and "broken only by AutoAttack (" in out
