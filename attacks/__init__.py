@@ -17,7 +17,7 @@ from attacks.apgd import APGD
 from attacks.bands import BandConstraint, make_constraint
 from attacks.base import NORMS, Attack, AttackResult, Preset, Task, ThreatModel
 from attacks.constraints import Constraint, L2Ball, LinfBall
-from attacks.fourier import FourierBasisAttack
+from attacks.fourier import FourierBallAttack, FourierBasisAttack
 from attacks.pgd import FGSM, PGD
 from attacks.registry import ATTACKS, create_attack
 from attacks.simba import SimBA
@@ -34,6 +34,7 @@ __all__ = [
     "AttackResult",
     "BandConstraint",
     "Constraint",
+    "FourierBallAttack",
     "FourierBasisAttack",
     "L2Ball",
     "LinfBall",

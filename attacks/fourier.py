@@ -48,12 +48,12 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from attacks.base import Attack, AttackResult, Task, ThreatModel, attack_dataclass, choice, optional, setting
+from attacks.base import NORMS, Attack, AttackResult, Task, ThreatModel, attack_dataclass, choice, optional, setting
 from bandlimit._checks import check_bool, check_positive, check_positive_int
 from bandlimit._torch import pass_size
 from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack
 
-__all__ = ["ORDERS", "FourierBasisAttack", "sign_patterns"]
+__all__ = ["ORDERS", "FourierBallAttack", "FourierBasisAttack", "sign_patterns"]
 
 #: Cell orders: low frequencies first, or as given.
 ORDERS = ("radius", "given")
@@ -128,48 +128,14 @@ def _check_clip(value: Any, name: str) -> bool:
 
 
 @attack_dataclass
-class FourierBasisAttack(Attack):
-    """Worst single Fourier-basis perturbation of L2 norm ``norm_l2`` per channel (black box).
+class _FourierSearch(Attack):
+    """The search shared by the Fourier-basis attacks; a subclass sets each cell's scale.
 
-    Args:
-        norm_l2: ``v``, the L2 norm of the perturbation on each channel (Yin et al.: 4 on
-            CIFAR-10 in [0, 1] units, 15.7 on ImageNet 224²).
-        channels: Number of image channels the attack is built for; fixes the declared budget
-            ``v * sqrt(channels)`` (images with another channel count raise ``ValueError``).
-        per_channel_sign: Try all ``2**channels`` sign patterns per cell instead of ``±`` on the
-            whole image (Yin et al. draw these signs at random; this searches them).
-        cells: Centred ``(i, j)`` indices to search, ``(P, 2)``; ``None`` = one per
-            conjugate pair, :func:`bandlimit.spectral.fourier_basis_pairs` (all distinct bases).
-        order: ``"radius"`` (low frequencies first) or ``"given"`` (``cells`` as given, row-major
-            for ``cells=None``); see the module docstring.
-        clip: Clip candidates to [0, 1] before evaluating them; must stay True. ``clip=False``
-            (unclipped images, Yin et al.'s code default) raises ``ValueError``: an attack must
-            return images, and the harness rejects values outside [0, 1] (``BudgetViolation``).
-            For the unclipped analysis use ``bandlimit.evaluation.fourier_heatmap(..., clip=False)``.
-        batch_cells: Cells per chunk (chunk = ``batch_cells`` x all sign patterns); larger
-            chunks mean fewer, bigger forward passes but coarser query counts.
-        batch_size: Most candidate images per forward pass (bounds memory); at least one image
-            x one chunk is always evaluated together. ``None``: 2,048 on an accelerator,
-            :data:`bandlimit._torch.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
-            cache and run slower per image.
-
-    :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if
-    none succeeds, the candidate with the highest loss (cross-entropy of the true class;
-    targeted: log-probability of the target). ``info``: ``"cell"`` (N, 2) centred indices,
-    ``"sign"`` (N, C) ±1 per channel, ``"candidate"`` (N,) position in the order, ``"success"``
-    (N,) bool. Images that are already misclassified (or at their target) are returned unchanged
-    with 0 queries, ``cell = (-1, -1)``, ``sign = 0`` and ``candidate = -1``.
-
-    Example:
-        >>> attack = FourierBasisAttack(norm_l2=4.0)
-        >>> result = attack.run(model, x, y)
-        >>> result.info["cell"][result.info["success"]]
+    Settings: see :class:`FourierBasisAttack` (all but ``norm_l2``).
     """
 
-    name = "fourier"
     uses_gradients = False
 
-    norm_l2: float = setting(4.0, check_positive)
     channels: int = setting(3, check_positive_int)
     per_channel_sign: bool = setting(False, check_bool)
     cells: tuple[tuple[int, int], ...] | None = setting(None, _normalise_cells)
@@ -177,6 +143,7 @@ class FourierBasisAttack(Attack):
     clip: bool = setting(True, _check_clip)
     batch_cells: int = setting(16, check_positive_int)
     batch_size: int | None = setting(None, optional(check_positive_int))
+    max_cells: int | None = setting(None, optional(check_positive_int))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -185,10 +152,9 @@ class FourierBasisAttack(Attack):
                 f"per_channel_sign: expected at most 8 channels (2**C patterns per cell), got {self.channels}"
             )
 
-    @property
-    def threat(self) -> ThreatModel:
-        """``("l2", norm_l2 * sqrt(channels))``: ``v`` on each of the ``C`` channels."""
-        return ThreatModel("l2", self.norm_l2 * math.sqrt(self.channels))
+    def _scales(self, basis: Tensor) -> Tensor:
+        """``(P,)``: the factor ``v`` of each unit-L2 basis image ``basis[p]`` (``(P, h, w)``)."""
+        raise NotImplementedError
 
     def _cells_for(self, h: int, w: int) -> Tensor:
         if self.cells is None:
@@ -201,11 +167,11 @@ class FourierBasisAttack(Attack):
                     f"cells: expected centred indices with i in [0, {h - 1}] and j in [0, {w - 1}] for "
                     f"{h}x{w} images, got {tuple(cells[bad][0].tolist())}"
                 )
-        if self.order == "given":
-            return cells
-        # Squared distance from DC (h // 2, w // 2); a stable sort keeps row-major order within a ring.
-        radius = (cells[:, 0] - h // 2) ** 2 + (cells[:, 1] - w // 2) ** 2
-        return cells[torch.sort(radius, stable=True).indices]
+        if self.order == "radius":
+            # Squared distance from DC (h // 2, w // 2); a stable sort keeps row-major order within a ring.
+            radius = (cells[:, 0] - h // 2) ** 2 + (cells[:, 1] - w // 2) ** 2
+            cells = cells[torch.sort(radius, stable=True).indices]
+        return cells if self.max_cells is None else cells[: self.max_cells]
 
     def _check_inputs(self, x: Tensor) -> None:
         """Channel count and cell indices must fit the images (checked before any query)."""
@@ -223,6 +189,7 @@ class FourierBasisAttack(Attack):
         cells = self._cells_for(h, w)
         basis = fourier_basis_stack(h, w, cells, dtype=x.dtype, device=x.device)  # (P, h, w)
         signs = sign_patterns(c, per_channel=self.per_channel_sign).to(dtype=x.dtype, device=x.device)  # (S, C)
+        scales = self._scales(basis).to(dtype=x.dtype, device=x.device)  # (P,)
         num_cells, num_signs = basis.shape[0], signs.shape[0]
         batch_size = pass_size(self.batch_size, x.device, _ACCELERATOR_PASS)
         assert batch_size is not None  # an int default on every device
@@ -240,7 +207,8 @@ class FourierBasisAttack(Attack):
                 break
             stop = min(start + self.batch_cells, num_cells)
             # (K*S, C, h, w): chunk cell k, sign pattern s at position k * S + s.
-            deltas = self.norm_l2 * signs[None, :, :, None, None] * basis[start:stop, None, None]
+            chunk = scales[start:stop, None, None, None] * basis[start:stop, None]  # (K, 1, h, w)
+            deltas = signs[None, :, :, None, None] * chunk[:, None]
             deltas = deltas.flatten(0, 1)
             per_pass = max(1, batch_size // deltas.shape[0])
             for sub in idx.split(per_pass):
@@ -268,7 +236,8 @@ class FourierBasisAttack(Attack):
         cell_idx = torch.where(have, chosen // num_signs, 0)
         sign_idx = torch.where(have, chosen % num_signs, 0)
         chosen_signs = signs[sign_idx] * have.unsqueeze(1).to(x.dtype)  # (N, C), 0 where none
-        x_adv = (x + self.norm_l2 * chosen_signs[:, :, None, None] * basis[cell_idx][:, None]).clamp(0.0, 1.0)
+        scaled = scales[cell_idx, None, None] * basis[cell_idx]  # (N, h, w)
+        x_adv = (x + chosen_signs[:, :, None, None] * scaled[:, None]).clamp(0.0, 1.0)
         cell_out = torch.where(
             have.unsqueeze(1), cells.to(x.device)[cell_idx], torch.full_like(cells[:1], -1).to(x.device)
         )
@@ -283,3 +252,101 @@ class FourierBasisAttack(Attack):
                 "success": success | already,
             },
         )
+
+
+@attack_dataclass
+class FourierBasisAttack(_FourierSearch):
+    """Worst single Fourier-basis perturbation of L2 norm ``norm_l2`` per channel (black box).
+
+    Args:
+        norm_l2: ``v``, the L2 norm of the perturbation on each channel (Yin et al.: 4 on
+            CIFAR-10 in [0, 1] units, 15.7 on ImageNet 224²).
+        channels: Number of image channels the attack is built for; fixes the declared budget
+            ``v * sqrt(channels)`` (images with another channel count raise ``ValueError``).
+        per_channel_sign: Try all ``2**channels`` sign patterns per cell instead of ``±`` on the
+            whole image (Yin et al. draw these signs at random; this searches them).
+        cells: Centred ``(i, j)`` indices to search, ``(P, 2)``; ``None`` = one per
+            conjugate pair, :func:`bandlimit.spectral.fourier_basis_pairs` (all distinct bases).
+        order: ``"radius"`` (low frequencies first) or ``"given"`` (``cells`` as given, row-major
+            for ``cells=None``); see the module docstring.
+        clip: Clip candidates to [0, 1] before evaluating them; must stay True. ``clip=False``
+            (unclipped images, Yin et al.'s code default) raises ``ValueError``: an attack must
+            return images, and the harness rejects values outside [0, 1] (``BudgetViolation``).
+            For the unclipped analysis use ``bandlimit.evaluation.fourier_heatmap(..., clip=False)``.
+        batch_cells: Cells per chunk (chunk = ``batch_cells`` x all sign patterns); larger
+            chunks mean fewer, bigger forward passes but coarser query counts.
+        batch_size: Most candidate images per forward pass (bounds memory); at least one image
+            x one chunk is always evaluated together. ``None``: 2,048 on an accelerator,
+            :data:`bandlimit._torch.CPU_PASS_SIZE` (32) on the CPU, where huge passes fall out of
+            cache and run slower per image.
+        max_cells: Search only the first ``max_cells`` cells of the order (``None``: all); with
+            ``order="radius"`` the lowest frequencies, where adversarially trained models are
+            weakest (Yin et al.).
+
+    :meth:`run` returns ``x_adv`` = the first successful candidate in the fixed order, or, if
+    none succeeds, the candidate with the highest loss (cross-entropy of the true class;
+    targeted: log-probability of the target). ``info``: ``"cell"`` (N, 2) centred indices,
+    ``"sign"`` (N, C) ±1 per channel, ``"candidate"`` (N,) position in the order, ``"success"``
+    (N,) bool. Images that are already misclassified (or at their target) are returned unchanged
+    with 0 queries, ``cell = (-1, -1)``, ``sign = 0`` and ``candidate = -1``.
+
+    Example:
+        >>> attack = FourierBasisAttack(norm_l2=4.0)
+        >>> result = attack.run(model, x, y)
+        >>> result.info["cell"][result.info["success"]]
+    """
+
+    name = "fourier"
+
+    norm_l2: float = setting(4.0, check_positive)
+
+    @property
+    def threat(self) -> ThreatModel:
+        """``("l2", norm_l2 * sqrt(channels))``: ``v`` on each of the ``C`` channels."""
+        return ThreatModel("l2", self.norm_l2 * math.sqrt(self.channels))
+
+    def _scales(self, basis: Tensor) -> Tensor:
+        return torch.full((basis.shape[0],), self.norm_l2, dtype=basis.dtype, device=basis.device)
+
+
+@attack_dataclass
+class FourierBallAttack(_FourierSearch):
+    """Worst single Fourier-basis perturbation inside an L∞ or L2 ball (black box).
+
+    The search of :class:`FourierBasisAttack` with each basis image scaled to the edge of the
+    threat model's ball instead of Yin et al.'s fixed L2 norm: for ``norm="linf"`` every cell is
+    scaled to a largest pixel change of ``eps`` (``v = eps / max|U|``), for ``norm="l2"`` to an
+    L2 norm of ``eps`` over the whole image (``v = eps / sqrt(C)`` per channel). Its threat model
+    is the ball's, so in a cascade it runs on the survivors of the gradient attacks as a
+    gradient-free check of the same threat model: an image no gradient attack broke but a single
+    low-frequency direction does points at masked gradients. The suites search the lowest
+    ``max_cells`` cells, where adversarially trained models are weakest.
+
+    Args:
+        eps: The budget (L∞: largest pixel change; L2: norm over the image).
+        norm: ``"linf"`` or ``"l2"``.
+        channels, per_channel_sign, cells, order, clip, batch_cells, batch_size, max_cells:
+            as for :class:`FourierBasisAttack`.
+
+    Example:
+        >>> attack = FourierBallAttack(eps=8 / 255, max_cells=64)
+        >>> result = attack.run(model, x, y)  # result.queries: at most 128 per image
+    """
+
+    name = "fourier-ball"
+    budget = "eps"
+    norm_setting = "norm"
+
+    eps: float = setting(check=check_positive)
+    norm: str = setting("linf", choice(NORMS))
+
+    @property
+    def threat(self) -> ThreatModel:
+        """The ball: ``(norm, eps)``."""
+        return ThreatModel(self.norm, self.eps)
+
+    def _scales(self, basis: Tensor) -> Tensor:
+        if self.norm == "l2":
+            per_channel = self.eps / math.sqrt(self.channels)
+            return torch.full((basis.shape[0],), per_channel, dtype=basis.dtype, device=basis.device)
+        return self.eps / basis.flatten(1).abs().amax(dim=1)

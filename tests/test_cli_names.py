@@ -15,7 +15,7 @@ import pytest
 import torch
 from _cli_helpers import importable_model
 
-from attacks import APGD, ATTACKS, FGSM, PGD, AttackResult, FourierBasisAttack, Square, ThreatModel
+from attacks import APGD, ATTACKS, FGSM, PGD, AttackResult, FourierBallAttack, FourierBasisAttack, Square, ThreatModel
 from attacks.base import Attack, Task, attack_dataclass, setting
 from bandlimit._checks import check_nonnegative
 from bandlimit.cli import main
@@ -43,10 +43,11 @@ def _configs(attacks: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 # --------------------------------------------------------------------- suites as data
-def _expected_suite(
-    name: str, eps_list: list[float], *, norm: str, v: float, randomized: bool, flagged: bool
-) -> list[Any]:
-    """The ``quick`` and ``standard`` suites written out by hand (issue 11's composition)."""
+def _expected_suite(name: str, eps_list: list[float], *, norm: str, randomized: bool, flagged: bool) -> list[Any]:
+    """The ``quick`` and ``standard`` suites written out by hand (issue 11's composition).
+
+    The Fourier-basis check searches the same ball, so it runs once per eps whatever the image size.
+    """
     attacks: list[Any] = []
     for eps in eps_list:
         if name == "standard":
@@ -55,9 +56,10 @@ def _expected_suite(
                 attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="dlr", eot_samples=20))
             else:
                 attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="ce"))
-                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="dlr", targets=9))
+                attacks.append(APGD(eps=eps, norm=norm, steps=100, loss="dlr", targets=3, target_order="margin"))
             if randomized or flagged:
                 attacks.append(Square(eps=eps, norm=norm, max_queries=5000))
+            attacks.append(FourierBallAttack(eps=eps, norm=norm, max_cells=64))
         else:
             if randomized:
                 attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="ce", eot_samples=8))
@@ -65,27 +67,28 @@ def _expected_suite(
                 attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="ce"))
                 attacks.append(APGD(eps=eps, norm=norm, steps=20, loss="dlr", targets=1, target_order="margin"))
             attacks.append(Square(eps=eps, norm=norm, max_queries=300))
-    attacks.append(FourierBasisAttack(norm_l2=v))
+            attacks.append(FourierBallAttack(eps=eps, norm=norm, max_cells=16))
     return attacks
 
 
 @pytest.mark.parametrize("name", ["quick", "standard"])
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize(("randomized", "flagged"), [(False, False), (False, True), (True, True)])
-@pytest.mark.parametrize(("image_size", "v"), [(32, 4.0), (64, 15.7 * math.sqrt(64 / 224)), (224, 15.7)])
+@pytest.mark.parametrize("image_size", [32, 64, 224])
 def test_suites_build_exactly_the_attacks_written_out(
-    name: str, norm: str, randomized: bool, flagged: bool, image_size: int, v: float
+    name: str, norm: str, randomized: bool, flagged: bool, image_size: int
 ) -> None:
     eps_list = [1 / 255, 8 / 255, 0.07] if norm == "linf" else [0.25, 0.5]
     built = build_suite(name, eps_list, norm=norm, image_size=image_size, randomized=randomized, flagged=flagged)
-    expected = _expected_suite(name, eps_list, norm=norm, v=v, randomized=randomized, flagged=flagged)
+    expected = _expected_suite(name, eps_list, norm=norm, randomized=randomized, flagged=flagged)
     assert _configs(built) == _configs(expected)
     assert SUITES.get(name).obj.mode == "cascade"
 
 
 def test_band_limited_suite_confines_gradient_attacks_and_drops_the_others() -> None:
     built = build_suite("standard", [8 / 255], flagged=True, band="high", band_space="fourier")
-    assert [type(a).__name__ for a in built] == ["APGD", "APGD", "FourierBasisAttack"]
+    # Square and the Fourier-basis check in the ball cannot confine themselves to the band.
+    assert [type(a).__name__ for a in built] == ["APGD", "APGD"]
     assert all(a.band == "high" and a.band_space == "fourier" for a in built[:2])
 
 
@@ -100,7 +103,7 @@ def test_model_flags_and_suite_attacks() -> None:
     softmax = torch.nn.Sequential(net, torch.nn.Softmax(dim=1)).eval()
     assert model_flags(softmax, x, y) == (False, True)  # probability outputs: Square joins
     attacks, mode = suite_attacks("standard", softmax, x, y, 8 / 255)
-    assert mode == "cascade" and [type(a).__name__ for a in attacks] == ["APGD", "APGD", "Square", "FourierBasisAttack"]
+    assert mode == "cascade" and [type(a).__name__ for a in attacks] == ["APGD", "APGD", "Square", "FourierBallAttack"]
     assert net.training is False and softmax.training is False
 
 

@@ -357,3 +357,76 @@ def test_order_changes_queries_not_which_images_fall() -> None:
     assert 0 < int(radius.info["success"].sum()) < 8
     hit = radius.info["success"]
     assert not torch.equal(radius.queries[hit], given.queries[hit])  # the first success comes elsewhere
+
+
+# ------------------------------------------------------------- max_cells and the ball variant
+def test_max_cells_searches_the_first_cells_of_the_order() -> None:
+    model = PlantedModel(32, 32, (3, 4), [1.0, 1.0, 1.0], threshold=100.0)  # never fooled
+    x = torch.full((1, 3, 32, 32), 0.5)
+    result = FourierBasisAttack(norm_l2=1.0, max_cells=5, batch_cells=2).run(model, x, torch.tensor([0]))
+    assert result.queries.tolist() == [5 * 2]  # 5 cells x 2 signs, although chunks are of 2 cells
+    third = cell_order(8, 8, "radius")[2]  # a ring-1 cell
+    planted = PlantedModel(8, 8, third, [1.0, 1.0, 1.0], threshold=0.1)
+    hit = FourierBasisAttack(norm_l2=1.0, max_cells=3, batch_cells=1).run(planted, grey(1), torch.tensor([0]))
+    assert hit.info["success"].tolist() == [True] and tuple(hit.info["cell"][0].tolist()) == third
+    assert FourierBasisAttack(norm_l2=1.0, max_cells=2).run(planted, grey(1), torch.tensor([0])).info[
+        "success"
+    ].tolist() == [False]
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_ball_variant_reaches_the_edge_of_its_ball(norm: str) -> None:
+    """Unclipped (grey image), each candidate lies exactly on the sphere of the ball; clipped, inside."""
+    from attacks.fourier import FourierBallAttack
+
+    eps = 0.02 if norm == "linf" else 0.3
+    attack = FourierBallAttack(eps=eps, norm=norm, batch_cells=7)
+    assert attack.threat == ThreatModel(norm, eps)
+    model = PlantedModel(8, 8, (4, 5), [1.0, 1.0, 1.0], threshold=100.0)  # never fooled: returns best loss
+    x = grey(1)
+    basis = fourier_basis(8, 8, 4, 5, dtype=torch.float64)
+    # Independent scale: the ball's edge for this basis image.
+    v = eps / float(basis.abs().max()) if norm == "linf" else eps / math.sqrt(3)
+    scale = attack._scales(basis[None])
+    assert float(scale[0]) == pytest.approx(v, rel=1e-12)
+    result = attack.run(model, x, torch.tensor([0]))
+    d = attack.threat.distance(result.x_adv - x)
+    assert float(d[0]) == pytest.approx(eps, rel=1e-9)
+    assert result.queries.tolist() == [2 * len(cell_order(8, 8, "radius"))]
+    # Real images saturate: clipping keeps every candidate inside the ball and in [0, 1].
+    xr = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    xr[:, :, :2] = 1.0
+    net = LinearNet(seed=1)
+    out = attack.run(net, xr, net(xr).argmax(1))
+    assert bool((attack.threat.distance(out.x_adv - xr) <= eps + 1e-6).all())
+    assert 0.0 <= float(out.x_adv.min()) and float(out.x_adv.max()) <= 1.0
+
+
+def test_ball_variant_finds_a_planted_low_frequency_direction() -> None:
+    from attacks.fourier import FourierBallAttack
+
+    cell = cell_order(8, 8, "radius")[2]
+    # Score of sign pattern s: v * <s, w>; only the matching pattern reaches 3v > 0.5 > v at eps 0.05.
+    model = PlantedModel(8, 8, cell, [1.0, -1.0, 1.0], threshold=0.5)
+    result = FourierBallAttack(eps=0.05, per_channel_sign=True, max_cells=4).run(model, grey(1), torch.tensor([0]))
+    assert result.info["success"].tolist() == [True]
+    assert tuple(result.info["cell"][0].tolist()) == cell and result.info["sign"][0].tolist() == [1, -1, 1]
+    # Too small a ball: no pattern reaches the threshold (3v < 0.01).
+    small = FourierBallAttack(eps=1e-4, per_channel_sign=True, max_cells=4).run(model, grey(1), torch.tensor([0]))
+    assert small.info["success"].tolist() == [False]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "eps"),
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 0.1, "norm": "l1"}, "norm"),
+        ({"eps": 0.1, "max_cells": 0}, "max_cells"),
+    ],
+)
+def test_ball_variant_bad_settings(kwargs: dict, match: str) -> None:
+    from attacks.fourier import FourierBallAttack
+
+    with pytest.raises((TypeError, ValueError), match=match):
+        FourierBallAttack(**kwargs)
