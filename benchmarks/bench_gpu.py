@@ -67,7 +67,7 @@ SECTIONS: dict[str, Section] = {
         _gpu_training.training,
         "library trainer vs a bare fp32 loop: images/s and test accuracy (ResNet-20, PreAct ResNet-18)",
         ("train", "test"),
-        150,
+        170,
     ),
     "attacks": Section(
         _gpu_attacks.attacks,
