@@ -29,11 +29,16 @@ EPS = 8 / 255
 ALPHA = 2 / 255
 
 
-def _torchattacks(model: nn.Module, steps: int, seed: int, x: Tensor, y: Tensor) -> dict[str, Callable[[], Any]]:
+def _torchattacks(
+    report: Report, model: nn.Module, steps: int, seed: int, x: Tensor, y: Tensor
+) -> dict[str, Callable[[], Any]]:
+    """The PGD and APGD of torchattacks with our settings; none when not importable (the reason goes in the metrics)."""
     try:
         import torchattacks
-    except ImportError:
+    except ImportError as exc:
+        report.metrics["torchattacks"] = f"not importable: {exc}"
         return {}
+    report.metrics["torchattacks"] = torchattacks.__version__
     pgd = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
     apgd = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=steps, n_restarts=1, loss="ce", seed=seed)
     return {"torchattacks PGD fp32": lambda: pgd(x, y), "torchattacks APGD fp32": lambda: apgd(x, y)}
@@ -60,7 +65,7 @@ def _white_box(ctx: Context, report: Report, model: nn.Module, x: Tensor, y: Ten
         kind = "bf16" if bf16 else "fp32"
         fns[f"PGD {kind}"] = ours(PGD(eps=EPS, steps=steps, abs_stepsize=ALPHA, early_stop=False, amp=bf16))
         fns[f"APGD {kind}"] = ours(APGD(eps=EPS, steps=steps, early_stop=False, amp=bf16))
-    fns.update(_torchattacks(model, steps, ctx.seed, x, y))
+    fns.update(_torchattacks(report, model, steps, ctx.seed, x, y))
     measured = interleaved(fns, dev, ctx.sizes.repeats)
     work = len(x) * steps
     table = {}

@@ -28,6 +28,8 @@ from torch import Tensor, nn
 from benchmarks._gpu_common import Context, Report, cudnn_deterministic, pct, rate, sync
 
 SCRIPT = Path(__file__).resolve().parent / "bench_gpu.py"
+#: A worker that has not finished by then is stuck (the full-size run takes seconds on a GPU).
+WORKER_TIMEOUT_S = 150
 
 
 def _model(name: str, seed: int) -> nn.Module:
@@ -221,31 +223,26 @@ def adversarial(ctx: Context) -> Report:
 # --------------------------------------------------------------------------------------------
 
 
-def _ddp_config(spec: dict[str, Any]) -> Any:
-    from bandlimit.training import TrainConfig
-
-    return TrainConfig(**spec["config"])
-
-
 def _one_run(spec: dict[str, Any], x: Tensor, y: Tensor, test: tuple[Tensor, Tensor]) -> tuple[nn.Module, Any]:
-    from bandlimit.training import train
+    from bandlimit.training import TrainConfig, train
     from defenses.recipes import create_recipe
 
     model = _model(spec["model"], spec["seed"])
     with cudnn_deterministic():
-        result = train(model, (x, y), create_recipe("natural"), _ddp_config(spec), test_data=test)
+        result = train(model, (x, y), create_recipe("natural"), TrainConfig(**spec["config"]), test_data=test)
     return model, result
 
 
-def ddp_worker(folder: str) -> int:
-    """The DDP side of the ``ddp`` section, in its own process (``bench_gpu.py --ddp-worker DIR``).
+def _ddp_run(spec: dict[str, Any], x: Tensor, y: Tensor, test: tuple[Tensor, Tensor]) -> tuple[nn.Module, Any, int]:
+    """:func:`_one_run` through the trainer's distributed branches; also returns the DDP wrappers built.
 
     The trainer treats a world of one process as "not distributed" (``DistInfo.enabled`` is
-    ``world_size > 1``), so this worker makes the trainer's own ``setup`` report an enabled
-    one-process job: the run then takes every distributed branch (DistributedDataParallel
-    wrapper, sharded permutation, all-reduced metrics, broadcast BatchNorm buffers, gathered RNG
-    states) over a real process group. A world of one makes the result comparable with the
-    plain run: the DDP average over one replica is the replica's own gradient.
+    ``world_size > 1``) and offers no switch to force its distributed path, so this makes the
+    trainer's own ``setup`` report an enabled one-process job: the run then takes every
+    distributed branch (DistributedDataParallel wrapper, sharded permutation, all-reduced
+    metrics, broadcast BatchNorm buffers, gathered RNG states) over a real process group. A
+    world of one keeps the result comparable with the plain run: the DDP average over one
+    replica is the replica's own gradient.
     """
     import torch.distributed as dist
 
@@ -264,19 +261,35 @@ def ddp_worker(folder: str) -> int:
             super().__init__(*args, **kwargs)
             CountedDDP.made += 1
 
-    base = Path(folder)
-    spec = json.loads((base / "spec.json").read_text())
-    data = torch.load(base / "data.pt", weights_only=True)
     dist.init_process_group(spec["backend"], init_method="env://")
     try:
         loop.setup = lambda _device: OneProcessJob()  # type: ignore[assignment]
         loop.DistributedDataParallel = CountedDDP  # type: ignore[misc]
-        model, result = _one_run(spec, data["x"], data["y"], (data["x_test"], data["y_test"]))
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, base / "weights.pt")
-        info = {"history": result.history, "ddp_wrappers": CountedDDP.made, "backend": dist.get_backend()}
-        (base / "result.json").write_text(json.dumps(info))
+        model, result = _one_run(spec, x, y, test)
     finally:
         dist.destroy_process_group()
+    return model, result, CountedDDP.made
+
+
+def ddp_worker(folder: str, mode: str) -> int:
+    """One side of the ``ddp`` section in a fresh process (``bench_gpu.py --ddp-worker DIR MODE``).
+
+    ``mode`` is ``plain`` (the single-process run) or ``ddp`` (:func:`_ddp_run`). Both sides run
+    in their own new process, so global state left by earlier sections (cuDNN settings, RNG,
+    allocator) cannot tell them apart; only the distributed branches differ.
+    """
+    base = Path(folder)
+    spec = json.loads((base / "spec.json").read_text())
+    data = torch.load(base / "data.pt", weights_only=True)
+    args = (spec, data["x"], data["y"], (data["x_test"], data["y_test"]))
+    if mode == "ddp":
+        model, result, wrappers = _ddp_run(*args)
+        info = {"backend": spec["backend"], "ddp_wrappers": wrappers}
+    else:
+        model, result = _one_run(*args)
+        info = {}
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, base / f"{mode}.pt")
+    (base / f"{mode}.json").write_text(json.dumps({**info, "history": result.history}))
     return 0
 
 
@@ -284,6 +297,28 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _worker(base: Path, mode: str, backend: str) -> tuple[dict[str, Any], dict[str, Tensor], float]:
+    """Run :func:`ddp_worker` in a subprocess; its result, weights and wall seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    if mode == "ddp":
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        if backend == "nccl":
+            env.setdefault("NCCL_SOCKET_IFNAME", "lo")  # one process on one host: no network needed
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--ddp-worker", str(base), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WORKER_TIMEOUT_S,
+    )
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"the {mode} worker failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    weights = torch.load(base / f"{mode}.pt", weights_only=True)
+    return json.loads((base / f"{mode}.json").read_text()), weights, seconds
 
 
 def ddp(ctx: Context) -> Report:
@@ -299,51 +334,36 @@ def ddp(ctx: Context) -> Report:
         base = Path(tmp)
         (base / "spec.json").write_text(json.dumps(spec))
         torch.save({"x": x, "y": y, "x_test": x_test, "y_test": y_test}, base / "data.pt")
-        env = {
-            **os.environ,
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(_free_port()),
-            "RANK": "0",
-            "WORLD_SIZE": "1",
-            "LOCAL_RANK": "0",
-        }
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, str(SCRIPT), "--ddp-worker", tmp], env=env, capture_output=True, text=True, timeout=300
-        )
-        worker_s = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise RuntimeError(f"the DDP worker failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-        worker = json.loads((base / "result.json").read_text())
-        ddp_weights = torch.load(base / "weights.pt", weights_only=True)
-    model, single = _one_run(spec, x, y, (x_test, y_test))
+        single, single_weights, single_s = _worker(base, "plain", backend)
+        worker, ddp_weights, worker_s = _worker(base, "ddp", backend)
     weight_diff = max(
-        float((v.detach().cpu().double() - ddp_weights[k].double()).abs().max()) if v.numel() else 0.0
-        for k, v in model.state_dict().items()
+        float((v.double() - ddp_weights[k].double()).abs().max()) if v.numel() else 0.0
+        for k, v in single_weights.items()
     )
     metric_diff = max(
         abs(a[key] - b[key])
-        for a, b in zip(single.history, worker["history"], strict=True)
+        for a, b in zip(single["history"], worker["history"], strict=True)
         for key in ("train_loss", "train_acc", "test_acc")
         if key in a
     )
+    steps = ctx.sizes.ddp_epochs * (len(x) // ctx.sizes.batch)
     report.metrics = {
         "backend": worker["backend"],
         "ddp_wrappers": worker["ddp_wrappers"],
-        "steps": ctx.sizes.ddp_epochs * (len(x) // ctx.sizes.batch),
+        "steps": steps,
         "max_weight_diff": weight_diff,
         "max_metric_diff": metric_diff,
+        "single_s": single_s,
         "worker_s": worker_s,
-        "single_history": single.history,
+        "single_history": single["history"],
         "ddp_history": worker["history"],
     }
-    steps = report.metrics["steps"]
     report.row("process group", f"{worker['backend']}, world size 1", f"DDP wrappers built: {worker['ddp_wrappers']}")
     report.check("ddp_weights", f"max |weight difference| after {steps} steps", weight_diff, "<=", 1e-4, unit="")
     report.check("ddp_metrics", "max |loss / accuracy difference|", metric_diff, "<=", 1e-4, unit="")
     report.notes.append(
         "The trainer's DistributedDataParallel path (DDP wrapper, sharding, all-reduce, buffer broadcast, "
-        "RNG gather) in one process with a real process group, against the plain run; deterministic cuDNN "
-        "on both sides, so any difference beyond rounding points at the distributed code."
+        "RNG gather) in one process with a real process group, against the plain run, each in a fresh "
+        "process with deterministic cuDNN, so any difference beyond rounding points at the distributed code."
     )
     return report

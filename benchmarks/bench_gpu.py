@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default=None, help="default: cuda when present (--tiny: cpu)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ddp-worker", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--ddp-worker", nargs=2, metavar=("DIR", "MODE"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -199,11 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected sections and write the JSON; returns the exit code."""
     args = parse_args(argv)
     if args.ddp_worker:
-        return _gpu_training.ddp_worker(args.ddp_worker)
+        return _gpu_training.ddp_worker(*args.ddp_worker)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    wanted = args.device or ("cpu" if args.tiny else "cuda")
-    if args.tiny:
-        wanted = "cpu"
+    wanted = "cpu" if args.tiny else args.device or "cuda"
     if wanted.startswith("cuda") and not torch.cuda.is_available():
         print(no_cuda_message())
         return 0 if args.device is None else 1
