@@ -2,11 +2,12 @@
 
 * ``training``: ``bandlimit.training.train`` (bf16 autocast, channels_last, uint8 data on the
   device, on-device crop and flip) against :func:`bare_train`, a plain fp32 loop written here with
-  the same model, initial weights, data, augmentation, learning-rate schedule, epochs and batch.
+  the same model, initial weights, data, augmentation function, learning-rate schedule, epochs
+  and batch (its augmentation draws on the device; the trainer's on a CPU generator).
 * ``adversarial``: fast FGSM-RS adversarial training (Wong et al. 2020) for a few epochs, then
   clean and PGD-20 accuracy verified by the harness (for the record).
 * ``ddp``: the trainer's DistributedDataParallel code path in one process (NCCL on CUDA, gloo on
-  the CPU) against the same run without it (:func:`ddp_worker` runs in a subprocess).
+  the CPU) against the same run without it (:func:`ddp_worker` runs each side in a fresh subprocess).
 """
 
 from __future__ import annotations
