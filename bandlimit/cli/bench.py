@@ -2,8 +2,9 @@
 
 The benchmarks (``benchmarks/bench_*.py``) print ratios measured in one run (our PGD vs a
 bare forward+gradient loop and vs torchattacks, batched vs one-image SimBA, post-averaging vs
-K plain forwards). They are scripts of the repository, not of the installed package, so this
-command looks for them beside the package (an editable install) or under the current folder.
+K plain forwards); ``bench gpu`` is the one prepared GPU check (``benchmarks/README.md``).
+They are scripts of the repository, not of the installed package, so this command looks for
+them beside the package (an editable install) or under the current folder.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def find_benchmarks() -> dict[str, Path]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` sub-command."""
-    summary = "run a benchmark (pgd, pgd_crosscheck, blackbox, defenses, heatmap) and print measured numbers"
+    summary = "run a benchmark (pgd, apgd, blackbox, defenses, heatmap, gpu, ...) and print measured numbers"
     p = add_command(sub, "bench", run, help=summary, doc=__doc__)
     p.add_argument("name", nargs="?", help="benchmark to run; omit to list them")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script (see NAME --help)")
