@@ -502,3 +502,53 @@ class TestConfig:
         APGD(eps=0.03, steps=2, loss="dlr", targets=3)(four, x8, y8)  # the most a 4-class model allows
         with pytest.raises(ValueError, match=r"band: expected a mask of the images' spatial size"):
             APGD(eps=0.03, band=torch.ones(4, 4))(_model(0), x, y)
+
+
+class _Direction(nn.Module):
+    """``logit_1 - logit_0 = <w, x> - margin``; two more classes far below (the DLR loss reads them)."""
+
+    def __init__(self, w: torch.Tensor, margin: float) -> None:
+        super().__init__()
+        self.register_buffer("w", w)
+        self.margin = margin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = (x * self.w).flatten(1).sum(dim=1)
+        low = torch.full_like(score, -50.0)
+        return torch.stack([torch.zeros_like(score), score - self.margin, low, low - 1.0], dim=1)
+
+
+@pytest.mark.parametrize(("norm", "eps"), [("linf", 8 / 255), ("l2", 1.0)])
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_band_limited_apgd_finds_a_feasible_direction_on_a_saturated_image(norm: str, eps: float, loss: str) -> None:
+    """Issue 11: band-limited attacks returned an exactly zero perturbation on saturated images.
+
+    Dark rows on top, a bright block at the bottom left: the [0, 1] box lets a perturbation move
+    only inwards there. ``d0``, the lowest vertical DCT basis image (positive on top, negative at
+    the bottom), is in the low band and feasible. The model's gradient ``w = d0 - 2 b01`` also
+    pushes dark pixels outwards, so a projection that clips after the band step collapses to 0;
+    the feasible set holds ``d0`` with ``<w, d0> > 0``, so the best feasible perturbation raises
+    the loss and is not 0.
+    """
+    from scipy.fft import idctn
+
+    x = torch.full((1, 3, 16, 16), 0.5, dtype=torch.float64)
+    x[:, :, :5], x[:, :, -4:, :8] = 0.0, 1.0
+    grid = torch.zeros(2, 16, 16, dtype=torch.float64)
+    grid[0, 1, 0], grid[1, 0, 1] = 1.0, 1.0
+    b10, b01 = (torch.from_numpy(idctn(g.numpy(), norm="ortho")) for g in grid)
+    d0 = b10 / b10.abs().max()
+    w = (d0 - 2 * b01 / b01.abs().max()).expand_as(x).contiguous()
+    assert float((w * d0).sum()) > 0  # d0 (feasible, scaled) raises the score
+    # Class 0 predicted with a margin of 3 (a saturated softmax would zero the gradient).
+    model = _Direction(w, margin=float((w * x).sum()) + 3.0)
+    y = torch.zeros(1, dtype=torch.long)
+    attack = APGD(eps=eps, norm=norm, steps=20, loss=loss, band="low", random_start=False)
+    delta = _seeded(attack, model, x, y, 0) - x
+    c = attack.constraint
+    assert float(c.distance(delta).max()) <= eps * (1 + 1e-6)
+    assert 0.0 <= float((x + delta).min()) and float((x + delta).max()) <= 1.0
+    assert float(c.distance(delta)[0]) > 0.25 * eps  # not the zero perturbation
+    assert float((w * delta).sum()) > 0.25 * float((w * d0).sum()) * eps / (1 if norm == "linf" else 16)
+    energy = float(delta.pow(2).sum())
+    assert float(c.out_of_band_energy(delta)[0]) <= c.tol**2 * energy
