@@ -143,3 +143,59 @@ def test_jsonable_writes_attacks_as_their_repr() -> None:
     attack = PGD(eps=0.5, steps=3)
     assert jsonable({"attack": attack}) == {"attack": repr(attack)}
     assert "_constraint" not in repr(attack) and repr(attack).startswith("PGD(eps=0.5")
+
+
+# ------------------------------------------------------------------- progress display
+class TestProgressDisplay:
+    """Issue 15: outside a terminal the progress display prints plain lines instead of nothing."""
+
+    @staticmethod
+    def _console(terminal: bool) -> object:
+        import io
+
+        from rich.console import Console
+
+        return Console(file=io.StringIO(), force_terminal=terminal, width=200)
+
+    def test_plain_lines_outside_a_terminal(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from bandlimit import _progress
+
+        clock = iter([0.0, 1.0, 2.0, 3.0, 50.0, 51.0, 52.0])
+        monkeypatch.setattr(_progress, "_clock", lambda: next(clock))
+        console = self._console(False)
+        with _progress.progress_bar("evaluate", console=console) as update:
+            assert update is not None
+            update("pgd (samples 0+)", 0, 4)  # t=1: new description: a line
+            update("pgd (samples 0+)", 1, 4)  # t=2: same description, 1 s later: no line
+            update("apgd (samples 0+)", 1, 4)  # t=3: new description: a line with an ETA
+            update("apgd (samples 0+)", 2, 4)  # t=50: 47 s since the last line: a line
+            update("apgd (samples 0+)", 3, 4)  # t=51: nothing new to say yet
+        lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]  # t=52: the last state on exit
+        assert lines == [
+            "evaluate: pgd (samples 0+)  0/4  elapsed 1s",
+            "evaluate: apgd (samples 0+)  1/4  elapsed 3s  ETA 9s",
+            "evaluate: apgd (samples 0+)  2/4  elapsed 50s  ETA 50s",
+            "evaluate: apgd (samples 0+)  3/4  elapsed 52s  ETA 17s",
+        ]
+
+    def test_a_terminal_gets_the_bar_not_lines(self) -> None:
+        from bandlimit._progress import progress_bar
+
+        console = self._console(True)
+        with progress_bar("evaluate", console=console, transient=False) as update:
+            assert update is not None
+            update("pgd (samples 0+)", 1, 2)
+        out = console.file.getvalue()  # type: ignore[attr-defined]
+        assert "pgd (samples 0+)" in out and "1/2" in out and "elapsed" not in out
+
+    def test_durations(self) -> None:
+        from bandlimit._progress import _duration
+
+        assert [_duration(s) for s in (0.4, 59.4, 60, 185, 3600, 3725)] == [
+            "0s",
+            "59s",
+            "1m00s",
+            "3m05s",
+            "1h00m",
+            "1h02m",
+        ]

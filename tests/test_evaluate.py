@@ -164,7 +164,11 @@ class TestRobustAccuracy:
     def test_progress_called(self, model, data):
         calls = []
         evaluate(model, data, [GradSign(eps=0.05)], batch_size=8, progress=lambda *a: calls.append(a))
-        assert [c[1:] for c in calls] == [(1, 3), (2, 3), (3, 3)]
+        # Each batch's attack is announced before it runs (the display names what is running),
+        # then counted when it finishes.
+        assert [c[1:] for c in calls] == [(0, 3), (1, 3), (1, 3), (2, 3), (2, 3), (3, 3)]
+        assert [c[0] for c in calls[::2]] == [c[0] for c in calls[1::2]]
+        assert [c[0].split("(samples ")[1] for c in calls[::2]] == ["0+)", "8+)", "16+)"]
 
     @pytest.mark.parametrize(
         ("kwargs", "error", "match"),

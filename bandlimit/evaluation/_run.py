@@ -145,6 +145,8 @@ class Runner:
                 rec = record.attacks.get(p.key)
                 stopped = False
                 if rec is None:
+                    # Name the attack while it runs (the display shows what is running, not what finished).
+                    notify(self.progress, f"{p.key} (samples {start}+)", self.done, self.total)
                     rec = self.attack(p, x, y, alive if self.mode == "cascade" else correct, start)
                     self.state.add(record, p.key, rec)
                     stopped = time.perf_counter() > self.deadline
