@@ -7,11 +7,11 @@ The algorithm follows the official code (``cg563/simple-blackbox-attack``, ``sim
   the **whole image, per channel** (SimBA-DCT, ``bandlimit.spectral.idct2``).
 * Visit coordinates ``q_t = (channel, u, v)`` in a fixed random order (drawn once per call and
   shared by the whole batch, as in the official ``simba_batch``). For each still-active image,
-  try ``delta - eps * Q e_q``; accept it if the probability of the true class falls (untargeted)
+  try ``delta - step * Q e_q``; accept it if the probability of the true class falls (untargeted)
   or the probability of the target class rises (targeted). The probabilities are compared
   through their log-odds (:func:`log_odds`), which orders them identically but does not round
   to 1.0 in float32 for confidently classified images (where the official comparison stalls).
-  Otherwise try ``delta + eps * Q e_q`` and accept it under the same rule.
+  Otherwise try ``delta + step * Q e_q`` and accept it under the same rule.
 * An image stops as soon as it is misclassified (untargeted) or predicted as its target
   (targeted). Its prediction is read off the logits of the candidate just accepted, so no extra
   forward pass is needed (the official code spends an uncounted one per iteration).
@@ -26,7 +26,7 @@ Two deliberate, documented differences from the official batched code:
   evaluates it anyway, does not count it, and in the rare case that both probes improve takes the
   second). We follow the algorithm of the paper and of the official single-image code, so the
   query counts are exactly the model evaluations made.
-* ``linf_bound`` clamps the pixel-space perturbation for both bases (the official code ignores it
+* ``eps`` (the L∞ budget) clamps the pixel-space perturbation for both bases (the official code ignores it
   for the pixel basis).
 """
 
@@ -148,23 +148,24 @@ class SimBA(Attack):
     """Simple black-box attack in the DCT (SimBA-DCT) or pixel (SimBA) basis, batched.
 
     Every image of the batch is attacked at once: per iteration one batched forward pass of the
-    active images for the ``-eps`` probe and one of those whose probe was rejected for the
-    ``+eps`` probe; there is no Python loop over images.
+    active images for the ``-step`` probe and one of those whose probe was rejected for the
+    ``+step`` probe; there is no Python loop over images.
 
     **Budget.** Iterations run through the coordinate order (at most ``len(order)``, each
     coordinate is tried once); an image stops when it succeeds or its query count reaches
-    ``max_queries``, and the ``+eps`` probe is skipped when it would exceed the budget. So
+    ``max_queries``, and the ``+step`` probe is skipped when it would exceed the budget. So
     ``queries <= max_queries`` always, and ``max_queries >= 2 * len(order)`` reproduces the
     official run with ``max_iters = len(order)``.
 
     **Size of the perturbation.** Both bases are orthonormal and each coordinate is stepped at
-    most once, so before clipping ``||delta||_2 = eps * sqrt(accepted steps)``; clipping to
+    most once, so before clipping ``||delta||_2 = step * sqrt(accepted steps)``; clipping to
     [0, 1] and the optional L∞ clamp can only shrink it (each pixel moves toward the clean
     value). An image accepts at most one step per query, hence the declared threat model is
-    ``("l2", eps * sqrt(max_queries))``, or ``("linf", linf_bound)`` when an L∞ bound is set.
+    ``("l2", step * sqrt(max_queries))``, or ``("linf", eps)`` when an L∞ budget is set.
 
     Args:
-        eps: Step size on a coordinate (official: 0.2 for CIFAR-10 and ImageNet).
+        step: Step size on a coordinate (official: 0.2 for CIFAR-10 and ImageNet). Like
+            ``eps`` everywhere in bandlimit (and torchattacks, foolbox), ``eps`` is the budget.
         basis: ``"dct"`` (SimBA-DCT) or ``"pixel"`` (SimBA).
         max_queries: Per-image query budget (>= 1).
         freq_dims: Side of the low-frequency block the order starts with; ``None`` = the whole
@@ -173,7 +174,7 @@ class SimBA(Attack):
         order: ``"rand"`` (random order inside the block only) or ``"strided"`` (block, then
             rings of width ``stride`` toward higher frequencies).
         stride: Ring width of the ``"strided"`` order.
-        linf_bound: Optional L∞ bound on the pixel-space perturbation (clamped before the image
+        eps: Optional L∞ budget: a bound on the pixel-space perturbation (clamped before the image
             is clipped to [0, 1]); ``None`` = no bound.
         batch_size: Most images per forward pass. It changes speed and memory only, never the
             queries or the result. ``None``: all active images in one pass on an accelerator,
@@ -187,32 +188,32 @@ class SimBA(Attack):
     unchanged with ``success=True``.
 
     Example:
-        >>> attack = SimBA(eps=0.2, basis="dct", max_queries=3000, freq_dims=32)
+        >>> attack = SimBA(eps=8 / 255, step=0.2, basis="dct", max_queries=3000, freq_dims=32)
         >>> result = attack.run(model, x, y, generator=torch.Generator().manual_seed(0))
         >>> result.queries.float().mean(), result.info["success"].float().mean()
     """
 
     name = "simba"
     uses_gradients = False
-    budget = "linf_bound"
+    budget = "eps"
     budget_norms = ("linf",)
     presets = (Preset("simba-pixel", "SimBA in the pixel basis", {"basis": "pixel"}),)
 
-    eps: float = setting(0.2, check_positive)
+    step: float = setting(0.2, check_positive)
     basis: str = setting("dct", choice(BASES))
     max_queries: int = setting(10_000, check_positive_int)
     freq_dims: int | None = setting(None, optional(check_positive_int))
     order: str = setting("rand", choice(ORDERS))
     stride: int = setting(7, check_positive_int)
-    linf_bound: float | None = setting(None, optional(check_positive))
+    eps: float | None = setting(None, optional(check_positive))
     batch_size: int | None = setting(None, optional(check_positive_int))
 
     @property
     def threat(self) -> ThreatModel:
-        """``("linf", linf_bound)`` if bounded, else ``("l2", eps * sqrt(max_queries))``."""
-        if self.linf_bound is not None:
-            return ThreatModel("linf", self.linf_bound)
-        return ThreatModel("l2", self.eps * math.sqrt(self.max_queries))
+        """``("linf", eps)`` if bounded, else ``("l2", step * sqrt(max_queries))``."""
+        if self.eps is not None:
+            return ThreatModel("linf", self.eps)
+        return ThreatModel("l2", self.step * math.sqrt(self.max_queries))
 
     @property
     def randomized(self) -> bool:
@@ -226,8 +227,8 @@ class SimBA(Attack):
         return onehot if self.basis == "pixel" else idct2(onehot)
 
     def _apply(self, x: Tensor, delta: Tensor) -> Tensor:
-        if self.linf_bound is not None:
-            delta = delta.clamp(-self.linf_bound, self.linf_bound)
+        if self.eps is not None:
+            delta = delta.clamp(-self.eps, self.eps)
         return (x + delta).clamp(0.0, 1.0)
 
     def _probe(self, model: nn.Module, images: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
@@ -285,10 +286,10 @@ class SimBA(Attack):
             if act.numel() == 0:
                 break
             iterations += 1
-            step = self.eps * self._basis_image(u, v, h, w, x)
+            step = self.step * self._basis_image(u, v, h, w, x)
             x_ch = state.x[:, ch]
 
-            # First probe: -eps on the coordinate, for every active image. A step changes one
+            # First probe: -step on the coordinate, for every active image. A step changes one
             # channel only, so the candidate is the current image with that channel rebuilt.
             # The candidates are built in place in ``state.cur`` (saving a copy of every image) and
             # the channel is restored where the probe is rejected.
@@ -305,7 +306,7 @@ class SimBA(Attack):
             state.pred = torch.where(better, pred_left, state.pred)
             state.accepted += better.to(torch.int64)
 
-            # Second probe: +eps, only for rejected images with budget left (their delta and
+            # Second probe: +step, only for rejected images with budget left (their delta and
             # current image are unchanged by the first probe).
             retry = torch.nonzero(~better & (state.queries < self.max_queries)).squeeze(1)
             if retry.numel() > 0:

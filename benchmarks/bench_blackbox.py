@@ -163,7 +163,12 @@ def bench_speed(args: argparse.Namespace) -> None:
     with torch.no_grad():
         y = model(x).argmax(1)  # attack the model's own predictions: every image starts active
     attack = SimBA(
-        eps=args.eps, basis="dct", max_queries=args.max_queries, freq_dims=32, order="rand", batch_size=args.simba_batch
+        step=args.step,
+        basis="dct",
+        max_queries=args.max_queries,
+        freq_dims=32,
+        order="rand",
+        batch_size=args.simba_batch,
     )
     k = min(args.loop_images, args.n)
     chunk = pass_size(args.simba_batch, x.device, None)
@@ -183,7 +188,7 @@ def bench_speed(args: argparse.Namespace) -> None:
 
     rate_batch, rate_loop = q_batch / t_batch, q_loop / t_loop
     print(
-        f"SimBA-DCT eps={args.eps} on {args.model}, device {device}, {torch.get_num_threads()} CPU thread(s), "
+        f"SimBA-DCT step={args.step} on {args.model}, device {device}, {torch.get_num_threads()} CPU thread(s), "
         f"max_queries={args.max_queries}, passes of at most {chunk or args.n} images, "
         f"channels_last={args.channels_last}, best of {args.repeats}"
     )
@@ -237,7 +242,7 @@ def bench_cifar(args: argparse.Namespace) -> None:
     idx = correct[: args.n]
     xs, ys = x[idx], y[idx]
     for fd in args.freq_dims:
-        attack = SimBA(eps=0.2, basis=args.basis, max_queries=args.max_queries, freq_dims=fd, order="rand")
+        attack = SimBA(step=0.2, basis=args.basis, max_queries=args.max_queries, freq_dims=fd, order="rand")
         result, seconds = timed(lambda a=attack: a.run(model, xs, ys, generator=torch.Generator().manual_seed(SEED)))
         ok = result.info["success"]
         q = result.queries[ok].tolist()
@@ -262,7 +267,7 @@ def main() -> None:
     speed.add_argument("--n", type=int, default=128, help="images in the batched run")
     speed.add_argument("--loop-images", type=int, default=16, help="images in the one-image loop")
     speed.add_argument("--max-queries", type=int, default=200)
-    speed.add_argument("--eps", type=float, default=0.2)
+    speed.add_argument("--step", type=float, default=0.2, help="SimBA step size")
     speed.add_argument("--repeats", type=int, default=3, help="best-of-k timing")
     speed.add_argument("--batch-cells", type=int, default=16)
     speed.add_argument(

@@ -79,8 +79,8 @@ def measure(model: nn.Module, x: Tensor, y: Tensor, samples: int, repeats: int) 
     xh, yh = x.repeat(-(-heat_imgs // n), 1, 1, 1)[:heat_imgs], y.repeat(-(-heat_imgs // n))[:heat_imgs]
     defended = PostAveraging(model, radius=1.0, samples=samples, seed=0)
     simba_sizes = sorted({16, 32, n})
-    simba = {size: SimBA(eps=0.05, max_queries=samples, batch_size=size) for size in simba_sizes}
-    simba[0] = SimBA(eps=0.05, max_queries=samples)  # 0: the default
+    simba = {size: SimBA(step=0.05, max_queries=samples, batch_size=size) for size in simba_sizes}
+    simba[0] = SimBA(step=0.05, max_queries=samples)  # 0: the default
 
     fns: dict[str, Callable[[], object]] = {f"plain {s}": plain(model, big, s) for s in PLAIN_SIZES}
 

@@ -81,10 +81,10 @@ FULL = {"images": 1000, "max_queries": 6144, "imagenet": "shared", "imagenet_ima
 def cifar_attacks(cfg: Config) -> dict[str, SimBA]:
     """Pixel SimBA, SimBA-DCT (official CIFAR order) and SimBA-DCT low frequencies first."""
     return {
-        "pixel": SimBA(eps=cfg.step, basis="pixel", max_queries=cfg.max_queries),
-        "dct": SimBA(eps=cfg.step, basis="dct", max_queries=cfg.max_queries, freq_dims=32, order="rand"),
+        "pixel": SimBA(step=cfg.step, basis="pixel", max_queries=cfg.max_queries),
+        "dct": SimBA(step=cfg.step, basis="dct", max_queries=cfg.max_queries, freq_dims=32, order="rand"),
         "dct-low-first": SimBA(
-            eps=cfg.step, basis="dct", max_queries=cfg.max_queries, freq_dims=8, order="strided", stride=4
+            step=cfg.step, basis="dct", max_queries=cfg.max_queries, freq_dims=8, order="strided", stride=4
         ),
     }
 
@@ -92,9 +92,9 @@ def cifar_attacks(cfg: Config) -> dict[str, SimBA]:
 def imagenet_attacks(cfg: Config) -> dict[str, SimBA]:
     """Pixel SimBA and SimBA-DCT with the official ImageNet order."""
     return {
-        "pixel": SimBA(eps=cfg.step, basis="pixel", max_queries=cfg.imagenet_queries),
+        "pixel": SimBA(step=cfg.step, basis="pixel", max_queries=cfg.imagenet_queries),
         "dct": SimBA(
-            eps=cfg.step, basis="dct", max_queries=cfg.imagenet_queries, freq_dims=28, order="strided", stride=7
+            step=cfg.step, basis="dct", max_queries=cfg.imagenet_queries, freq_dims=28, order="strided", stride=7
         ),
     }
 

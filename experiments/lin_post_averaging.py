@@ -178,7 +178,7 @@ def blackbox(model: nn.Module, x: Tensor, y: Tensor, cfg: Config) -> dict[str, A
     """Square and L∞-bounded SimBA-DCT against the averaged and the undefended model."""
     attacks = [
         TorchAttack("Square", eps=cfg.eps, n_queries=cfg.queries, p_init=0.3, seed=cfg.seed),
-        SimBA(eps=0.2, basis="dct", max_queries=cfg.queries, linf_bound=cfg.eps),
+        SimBA(step=0.2, basis="dct", max_queries=cfg.queries, eps=cfg.eps),
     ]
     out = {}
     for label, target in (("post_averaging", averaged(model, cfg.radius, cfg.k, cfg.seed)), ("undefended", model)):

@@ -154,7 +154,7 @@ class TestRegisteredAttacks:
         [
             ("pgd", "eps", ("linf", "l2"), "norm"),
             ("fgsm", "eps", ("linf", "l2"), "norm"),
-            ("simba", "linf_bound", ("linf",), None),
+            ("simba", "eps", ("linf",), None),
             ("fourier", None, ("linf", "l2"), None),
             ("ta", "eps", ("linf", "l2"), None),
         ],

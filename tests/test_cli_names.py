@@ -181,7 +181,7 @@ def test_budget_and_norm_come_from_the_class() -> None:
     pgd = build_attack("pgd-eot:steps=3", eps=0.5, norm="l2")
     assert isinstance(pgd, PGD) and pgd.config["eot_samples"] == 10 and pgd.threat == ThreatModel("l2", 0.5)
     simba = build_attack("simba:max_queries=10", eps=4 / 255, norm="linf")
-    assert simba.config["linf_bound"] == 4 / 255
+    assert simba.config["eps"] == 4 / 255
     with pytest.raises(ValueError, match="use --norm linf"):
         build_attack("simba", eps=0.5, norm="l2")
     # Attacks whose budget the spec sets (or that have none) run once, the others once per eps.

@@ -42,7 +42,7 @@ def _codes(result) -> set[str]:
 def test_worst_case_is_at_most_every_single_attack_per_sample(resnet20_and_data) -> None:
     model, data = resnet20_and_data
     eps = 2 / 255
-    attacks = [FGSM(eps=eps), PGD(eps=eps, steps=5), SimBA(linf_bound=eps, eps=0.2, max_queries=60)]
+    attacks = [FGSM(eps=eps), PGD(eps=eps, steps=5), SimBA(eps=eps, step=0.2, max_queries=60)]
     result = evaluate(model, data, attacks, seed=0)
     samples = result.samples
     (group,) = samples.robust

@@ -136,8 +136,9 @@ class TestValidation:
     @pytest.mark.parametrize(
         ("kwargs", "error", "match"),
         [
-            ({"eps": -0.1}, ValueError, "eps: expected a value > 0"),
-            ({"eps": float("nan")}, ValueError, "eps: expected a finite number"),
+            ({"step": -0.1}, ValueError, "step: expected a value > 0"),
+            ({"step": float("nan")}, ValueError, "step: expected a finite number"),
+            ({"step": 0.0}, ValueError, "step: expected a value > 0"),
             ({"eps": 0.0}, ValueError, "eps: expected a value > 0"),
             ({"max_queries": 0}, ValueError, "max_queries: expected an integer >= 1"),
             ({"max_queries": 10.0}, TypeError, "max_queries: expected an integer"),
@@ -145,7 +146,8 @@ class TestValidation:
             ({"order": "diag"}, ValueError, "order: expected one of"),
             ({"freq_dims": 0}, ValueError, "freq_dims: expected an integer >= 1"),
             ({"stride": 0}, ValueError, "stride: expected an integer >= 1"),
-            ({"linf_bound": -1.0}, ValueError, "linf_bound: expected a value > 0"),
+            ({"eps": -1.0}, ValueError, "eps: expected a value > 0"),
+            ({"linf_bound": 0.1}, TypeError, "linf_bound"),  # renamed: eps is the budget
             ({"batch_size": 0}, ValueError, "batch_size: expected an integer >= 1"),
             ({"batch_size": 2.5}, TypeError, "batch_size: expected an integer"),
         ],
@@ -167,9 +169,11 @@ class TestValidation:
             SimBA()(LinearNet(), torch.rand(2, 3, 8, 8), torch.tensor([0, 1]), targets=torch.tensor([0, 10]))
 
     def test_threat_config_replace(self) -> None:
-        attack = SimBA(eps=0.2, max_queries=400)
+        attack = SimBA(step=0.2, max_queries=400)
         assert attack.threat == ThreatModel("l2", 0.2 * 20)
-        assert SimBA(linf_bound=0.03).threat == ThreatModel("linf", 0.03)
+        # eps is the budget, as everywhere in bandlimit, torchattacks and foolbox (issue 15).
+        assert SimBA(eps=0.03).threat == ThreatModel("linf", 0.03)
+        assert SimBA(eps=0.03).step == 0.2
         assert attack.uses_gradients is False and attack.randomized is True
         changed = attack.replace(basis="pixel")
         assert changed.config == {**attack.config, "basis": "pixel"}
@@ -199,9 +203,7 @@ def test_batched_equals_single_image_reference(
         x = (x > 0.5).double()
     y = model(x).argmax(1)
     targets = (y + 1 + torch.arange(6) % 9) % 10 if targeted else None
-    attack = SimBA(
-        eps=0.2, basis=basis, order=order, freq_dims=4, stride=2, max_queries=max_queries, linf_bound=linf_bound
-    )
+    attack = SimBA(step=0.2, basis=basis, order=order, freq_dims=4, stride=2, max_queries=max_queries, eps=linf_bound)
     result = attack.run(model, x, y, targets=targets, generator=torch.Generator().manual_seed(7))
     coords = coordinate_order(3, 8, 8, freq_dims=4, order=order, stride=2, generator=torch.Generator().manual_seed(7))
     label = targets if targeted else y
@@ -246,7 +248,7 @@ def test_a_step_that_clipping_cancels_is_rejected_whatever_the_log_odds() -> Non
     # All-black image: every -eps pixel probe is clipped back to the current image, so it must
     # be rejected (its query still counted) and the +eps probe tried; only that one moves pixels.
     x = torch.zeros(1, 1, 2, 2, dtype=torch.float64)
-    result = SimBA(eps=0.2, basis="pixel", max_queries=100).run(
+    result = SimBA(step=0.2, basis="pixel", max_queries=100).run(
         DriftingModel(), x, torch.tensor([0]), generator=torch.Generator().manual_seed(0)
     )
     assert result.queries.tolist() == [8]  # two probes for each of the 4 pixels
@@ -261,7 +263,7 @@ def test_query_counts_are_exact_and_within_budget(basis: str, max_queries: int) 
     inner = LinearNet(seed=1)
     y = inner(x).argmax(1)
     model = CountingModel(inner, x, radius=0.1)
-    result = SimBA(eps=0.2, basis=basis, max_queries=max_queries, linf_bound=0.1).run(
+    result = SimBA(step=0.2, basis=basis, max_queries=max_queries, eps=0.1).run(
         model, x, y, generator=torch.Generator().manual_seed(0)
     )
     assert result.queries.dtype == torch.int64 and result.queries.shape == (8,)
@@ -276,11 +278,11 @@ def test_batch_size_bounds_the_passes_and_changes_nothing(targeted: bool) -> Non
     x = separated_images(7, (3, 8, 8), gap=0.3, seed=5)
     y = inner(x).argmax(1)
     targets = (y + 1) % 10 if targeted else None
-    whole = SimBA(eps=0.2, max_queries=120, freq_dims=4).run(
+    whole = SimBA(step=0.2, max_queries=120, freq_dims=4).run(
         inner, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
     )
     limited = ForwardSizes(inner)
-    chunked = SimBA(eps=0.2, max_queries=120, freq_dims=4, batch_size=2).run(
+    chunked = SimBA(step=0.2, max_queries=120, freq_dims=4, batch_size=2).run(
         limited, x, y, targets=targets, generator=torch.Generator().manual_seed(3)
     )
     # The base class's clean pass sees the whole batch; every attack pass at most 2 images.
@@ -307,7 +309,7 @@ def test_l2_is_eps_sqrt_accepted_without_clipping(basis: str) -> None:
     g = torch.Generator().manual_seed(0)
     x = 0.4 + 0.2 * torch.rand(6, 3, 8, 8, generator=g, dtype=torch.float64)  # far from 0 and 1
     model = LinearNet(seed=2).double()
-    result = SimBA(eps=0.02, basis=basis, max_queries=300).run(model, x, model(x).argmax(1), generator=g)
+    result = SimBA(step=0.02, basis=basis, max_queries=300).run(model, x, model(x).argmax(1), generator=g)
     accepted = result.info["accepted"]
     assert bool((accepted > 0).all())
     torch.testing.assert_close(result.info["l2"], 0.02 * accepted.double().sqrt(), rtol=1e-9, atol=1e-12)
@@ -328,7 +330,7 @@ def test_perturbation_within_declared_threat(
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(4, 3, 8, 8, generator=g)
     model = LinearNet(seed=seed % 5)
-    attack = SimBA(eps=eps, basis=basis, max_queries=max_queries, linf_bound=linf_bound)
+    attack = SimBA(step=eps, basis=basis, max_queries=max_queries, eps=linf_bound)
     result = attack.run(model, x, model(x).argmax(1), generator=g)
     assert float(result.x_adv.min()) >= 0.0 and float(result.x_adv.max()) <= 1.0
     assert bool((attack.threat.distance(result.x_adv - x) <= attack.threat.eps + 1e-6).all())
@@ -341,7 +343,7 @@ def test_same_generator_same_result() -> None:
     model = LinearNet()
     x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     y = model(x).argmax(1)
-    attack = SimBA(eps=0.2, max_queries=100)
+    attack = SimBA(step=0.2, max_queries=100)
     a = attack.run(model, x, y, generator=torch.Generator().manual_seed(3))
     b = attack.run(model, x, y, generator=torch.Generator().manual_seed(3))
     c = attack.run(model, x, y, generator=torch.Generator().manual_seed(4))
@@ -353,7 +355,7 @@ def test_untargeted_succeeds_on_an_easy_model() -> None:
     model = LinearNet(seed=5)
     x = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(5))
     y = model(x).argmax(1)
-    result = SimBA(eps=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
+    result = SimBA(step=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
     assert bool(result.info["success"].all())
     assert bool((model(result.x_adv).argmax(1) != y).all())
 
@@ -363,7 +365,7 @@ def test_targeted_reaches_the_targets() -> None:
     x = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(6))
     y = model(x).argmax(1)
     targets = (y + 1 + torch.arange(16) % 9) % 10
-    result = SimBA(eps=0.2, max_queries=2000).run(model, x, y, targets=targets, generator=torch.Generator())
+    result = SimBA(step=0.2, max_queries=2000).run(model, x, y, targets=targets, generator=torch.Generator())
     assert bool(result.info["success"].all())
     assert torch.equal(model(result.x_adv).argmax(1), targets)
 
@@ -388,7 +390,7 @@ def test_makes_progress_on_a_saturated_model() -> None:
     y = model(x).argmax(1)
     saturated = torch.softmax(model(x), 1).gather(1, y[:, None]).squeeze(1) == 1.0
     assert int(saturated.sum()) >= 6  # a probability comparison could never accept a step on these
-    result = SimBA(eps=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
+    result = SimBA(step=0.2, max_queries=1000).run(model, x, y, generator=torch.Generator().manual_seed(0))
     assert bool(result.info["success"].all())
 
 
@@ -396,6 +398,13 @@ def test_default_pass_size_on_the_cpu() -> None:
     x = torch.rand(CPU_PASS_SIZE + 5, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     inner = LinearNet(shape=(3, 4, 4), seed=1)
     model = ForwardSizes(inner)
-    SimBA(eps=0.01, max_queries=2, freq_dims=2).run(model, x, inner(x).argmax(1))
+    SimBA(step=0.01, max_queries=2, freq_dims=2).run(model, x, inner(x).argmax(1))
     # The clean pass sees every image; the attack's passes at most CPU_PASS_SIZE.
     assert model.sizes[0] == CPU_PASS_SIZE + 5 and max(model.sizes[1:]) == CPU_PASS_SIZE
+
+
+def test_the_old_budget_name_is_refused_naming_the_valid_settings() -> None:
+    from attacks import create_attack
+
+    with pytest.raises(TypeError, match=r"unknown settings \['linf_bound'\]; valid settings: step, .*, eps"):
+        create_attack("simba", linf_bound=8 / 255)

@@ -13,12 +13,13 @@ ones, as in AutoAttack). Conditions:
 
 Specs may hold placeholders for values that depend on the run: ``{eps}`` (the current
 ``--eps``; an attack's budget setting is filled with it anyway), ``{norm}``, ``{simba_step}``
-(``min(0.2, 4 * eps)``) and ``{fourier_norm}`` (Yin et al.'s Fourier-basis norm for the image
-size, :func:`bandlimit.evaluation.fourier_noise_norm`). Attacks whose budget the spec leaves
-open run once per ``--eps`` (``fourier-ball`` too: it searches the same ball); the others
-(``fourier``, with Yin et al.'s fixed L2 budget) run once, after them. With a frequency band
-(``band="low"`` ...), attacks that take one get it; attacks that cannot stay in a band (Square,
-SimBA, the Fourier-basis check in the ball) are left out, as they would test another threat model.
+(``min(0.2, 4 * eps)``, for ``simba:step={simba_step}``) and ``{fourier_norm}`` (Yin et al.'s
+Fourier-basis norm for the image size, :func:`bandlimit.evaluation.fourier_noise_norm`).
+Attacks whose budget the spec leaves open run once per ``--eps`` (``fourier-ball`` too: it
+searches the same ball); the others (``fourier``, with Yin et al.'s fixed L2 budget) run once,
+after them. With a frequency band (``band="low"`` ...), attacks that take one get it; attacks
+that cannot stay in a band (Square, SimBA, the Fourier-basis check in the ball) are left out, as
+they would test another threat model.
 
 A new suite is a few lines::
 

@@ -91,7 +91,7 @@ def _attacks(cfg: DemoConfig, *, defended: bool, randomized: bool, source: nn.Mo
     attack_list: list[Any] = [PGD(eps=cfg.eps, steps=cfg.pgd_steps)]
     if randomized:
         attack_list.append(PGD(eps=cfg.eps, steps=cfg.pgd_steps, eot_samples=cfg.eot_samples))
-    attack_list.append(SimBA(basis="dct", eps=cfg.simba_step, linf_bound=cfg.eps, max_queries=queries))
+    attack_list.append(SimBA(basis="dct", step=cfg.simba_step, eps=cfg.eps, max_queries=queries))
     if defended and source is not None:
         minimal = PGD(eps=cfg.eps, steps=cfg.transfer_steps, rel_stepsize=cfg.transfer_rel_stepsize, random_start=False)
         attack_list.append(TransferAttack(source=source, attack=minimal))
