@@ -1,4 +1,8 @@
-"""Frequency-filter input layers: ``nn.Sequential(LowPassFilter(bandwidth=16), model)``.
+"""Frequency-filter input layers: ``LowPassFilter(model, bandwidth=16)`` (the defended model).
+
+Like :class:`defenses.PostAveraging`, a filter given a model wraps it: the result is the
+defended model, filter first. Without a model it is the bare input layer, to compose by hand
+(``nn.Sequential(LowPassFilter(bandwidth=16), model)`` computes the same function).
 
 A filter layer is a fixed linear projection of every colour channel's 2-D spectrum, computed
 with ``torch.fft`` and therefore differentiable: white-box attacks see straight through it (its
@@ -50,6 +54,7 @@ class _FrequencyFilter(DefenceLayer):
 
     def __init__(
         self,
+        model: nn.Module | None = None,
         *,
         bandwidth: float | None = None,
         radius: float | None = None,
@@ -58,10 +63,19 @@ class _FrequencyFilter(DefenceLayer):
         clamp: bool = False,
     ) -> None:
         super().__init__()
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(
+                f"model: expected a torch.nn.Module to wrap (or None for the bare layer), got "
+                f"{type(model).__name__}; settings are keywords: {type(self).__name__}(model, bandwidth=16)"
+            )
         self.shape, self.bandwidth, self.radius, self.order = check_mask_settings(shape, bandwidth, radius, order)
         self.clamp = check_bool(clamp, "clamp")
         self.register_buffer("mask", None, persistent=False)
         self._mask_hw: tuple[int, int] | None = None
+        self.model = model
+        meta = getattr(model, "bandlimit_meta", None)
+        if isinstance(meta, dict):
+            self.bandlimit_meta = {**meta, "defense": {"name": type(self).__name__, **self.config}}
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr`` (unset bandwidth/radius omitted)."""
@@ -96,10 +110,11 @@ class _FrequencyFilter(DefenceLayer):
         return mask
 
     def forward(self, x: Tensor) -> Tensor:
-        """Filter every channel of ``x`` ``(..., H, W)`` over its last two dims."""
+        """Filter every channel of ``x`` ``(..., H, W)`` over its last two dims (then the model, if wrapped)."""
         check_spatial(x)
         out = apply_rfft_mask(x, self._half_mask(x))
-        return out.clamp(0.0, 1.0) if self.clamp else out
+        out = out.clamp(0.0, 1.0) if self.clamp else out
+        return out if self.model is None else self.model(out)
 
 
 class LowPassFilter(_FrequencyFilter):
@@ -108,6 +123,8 @@ class LowPassFilter(_FrequencyFilter):
     Equals :func:`bandlimit.spectral.lowpass` with the same settings (then clamps if asked).
 
     Args:
+        model: The model to defend (``[0, 1]`` images to logits): the layer then returns
+            ``model(filtered x)``. None: the bare layer (returns the filtered images).
         bandwidth: Side B of the kept centred square of frequencies, in ``(0, max(H, W)]``.
         radius: Radius r = B / 2 in frequency bins (give exactly one of the two).
         shape: ``"square"`` (Yin et al., default), ``"disc"`` (Wang et al., strict ``<``),
@@ -116,11 +133,13 @@ class LowPassFilter(_FrequencyFilter):
         clamp: Clip the output to [0, 1] (default False; see the module docstring).
 
     Raises:
+        TypeError: ``model`` is not an ``nn.Module`` (settings are keywords).
         ValueError: both or neither of bandwidth/radius, non-positive values, unknown shape;
             at the first call, a bandwidth or radius too large for the image.
 
     Example:
-        >>> defended = nn.Sequential(LowPassFilter(bandwidth=16), model)  # doctest: +SKIP
+        >>> defended = LowPassFilter(model, bandwidth=16)  # doctest: +SKIP
+        >>> layer = LowPassFilter(bandwidth=16)  # the bare input layer  # doctest: +SKIP
     """
 
     name = "lowpass"

@@ -211,3 +211,29 @@ class TestErrors:
             LowPassFilter(bandwidth=4)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
         with pytest.raises(ValueError, match="at least 2 dims"):
             LowPassFilter(bandwidth=4)(torch.zeros(8))
+
+
+class TestWrapping:
+    """Issue 15: a filter wraps a model the way PostAveraging does: ``LowPassFilter(model, bandwidth=16)``."""
+
+    @pytest.mark.parametrize("layer", [LowPassFilter, HighPassFilter])
+    def test_wrapped_equals_the_layer_then_the_model(self, layer: type) -> None:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4)).double()
+        x = torch.rand(5, 3, 8, 8, dtype=torch.float64)
+        wrapped = layer(model, bandwidth=4)
+        torch.testing.assert_close(wrapped(x), model(layer(bandwidth=4)(x)), rtol=0, atol=1e-12)
+        assert wrapped.model is model and wrapped.config == layer(bandwidth=4).config
+        assert set(wrapped.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the mask is not saved
+
+    def test_settings_are_keywords_and_a_non_model_is_named(self) -> None:
+        with pytest.raises(TypeError, match=r"model: expected a torch.nn.Module.*LowPassFilter\(model, bandwidth=16\)"):
+            LowPassFilter(16)  # type: ignore[arg-type]
+
+    def test_metadata_records_the_defence(self) -> None:
+        model = torch.nn.Flatten()
+        model.bandlimit_meta = {"name": "tiny"}  # type: ignore[assignment]
+        wrapped = LowPassFilter(model, radius=2.0)
+        assert wrapped.bandlimit_meta["name"] == "tiny"
+        assert wrapped.bandlimit_meta["defense"]["name"] == "LowPassFilter"
+        assert wrapped.bandlimit_meta["defense"]["radius"] == 2.0
