@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -146,3 +149,35 @@ class TestFilteredAccuracy:
         res = filtered_accuracy(model, data, bandwidths=[3, 16], radii=[4], rescale=True)
         back = FilteredResult.load(res.save(tmp_path / "f.json"))
         assert back.to_dict() == res.to_dict()
+
+
+class TestAccuracyFigures:
+    """Issue 15: coinciding lines stay visible, and one eps gives bars instead of lone dots."""
+
+    @staticmethod
+    def _figure(monkeypatch: pytest.MonkeyPatch, curves: dict, tmp_path: Path) -> Any:
+        from bandlimit.reports import figures
+
+        kept = []
+        monkeypatch.setattr(figures, "_save", lambda fig, path: kept.append(fig) or Path(path))
+        figures.plot_accuracy_vs_eps(curves, tmp_path / "f.png")
+        return kept[0].axes[0]
+
+    def test_coinciding_lines_have_distinct_markers_and_dashes(self, monkeypatch, tmp_path) -> None:
+        same = ([2 / 255, 8 / 255], [0.5, 0.1])
+        ax = self._figure(
+            monkeypatch, {"PGD": same, "worst case": same, "Square": ([2 / 255, 8 / 255], [0.6, 0.3])}, tmp_path
+        )
+        lines = ax.get_lines()
+        assert len(lines) == 3
+        looks = {(ln.get_marker(), ln.get_linestyle()) for ln in lines}
+        assert len(looks) == 3  # no line hides another one drawn with the same look
+        assert lines[0].get_markersize() > lines[1].get_markersize()
+
+    def test_one_eps_draws_labelled_bars(self, monkeypatch, tmp_path) -> None:
+        ax = self._figure(monkeypatch, {"PGD": ([8 / 255], [0.25]), "worst case": ([8 / 255], [0.2])}, tmp_path)
+        assert not ax.get_lines()
+        widths = [p.get_width() for p in ax.patches]
+        assert widths == pytest.approx([25.0, 20.0])
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["PGD", "worst case"]
+        assert "8" in ax.get_xlabel()  # the eps the bars are at

@@ -174,7 +174,35 @@ def _plot_accuracy(curves: Curves, path: str | Path, *, xlabel: str, title: str,
         name: (np.asarray(x, dtype=float) * x_scale, 100.0 * np.asarray(acc, dtype=float))
         for name, (x, acc) in curves.items()
     }
-    return _plot_lines(lines, path, xlabel=xlabel, ylabel="accuracy (%)", title=title, ylim=(-2, 102), marker="o")
+    xs = {float(v) for x, _ in lines.values() for v in np.atleast_1d(x)}
+    if len(xs) == 1:
+        # One x value (one eps): a curve would be a lone dot per line, so draw bars instead.
+        return _plot_bars(lines, path, xlabel=f"{xlabel} = {xs.pop():g}", title=title)
+    return _plot_lines(lines, path, xlabel=xlabel, ylabel="accuracy (%)", title=title, ylim=(-2, 102))
+
+
+def _plot_bars(
+    lines: Mapping[str, tuple[np.ndarray, np.ndarray]], path: str | Path, *, xlabel: str, title: str
+) -> Path:
+    """One horizontal bar per entry (its single accuracy value), labelled with the value."""
+    names = list(lines)
+    values = [float(np.atleast_1d(acc)[0]) for _, acc in lines.values()]
+    fig, ax = plt.subplots(figsize=(5.5, 0.9 + 0.45 * len(names)))
+    bars = ax.barh(range(len(names)), values, color=[f"C{i % 10}" for i in range(len(names))])
+    ax.bar_label(bars, labels=[f"{v:.1f} %" for v in values], padding=3, fontsize=8)
+    ax.set_yticks(range(len(names)), labels=names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 115)
+    ax.set_xlabel(f"accuracy (%) at {xlabel}")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
+
+
+# Distinct markers and dashes per line, markers shrinking line by line: lines that coincide
+# (the worst case equal to its strongest attack) stay visible on top of each other.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_DASHES = ("-", "--", ":", "-.")
 
 
 def _plot_lines(
@@ -190,8 +218,10 @@ def _plot_lines(
 ) -> Path:
     """One line per entry ``name -> (x, y)`` (drawn with ``style``), with a grid and a legend."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, (x, y) in lines.items():
-        ax.plot(x, y, label=name, **style)
+    for i, (name, (x, y)) in enumerate(lines.items()):
+        look = {"marker": _MARKERS[i % len(_MARKERS)], "linestyle": _DASHES[i % len(_DASHES)],
+                "markersize": max(3.0, 9.0 - 1.5 * i), "markerfacecolor": "none" if i % 2 else None}  # fmt: skip
+        ax.plot(x, y, label=name, **{**look, **style})
     if log_y:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
