@@ -49,6 +49,7 @@ class LeaderboardEntry:
         clean_accuracy: On the evaluated samples (None when not evaluated).
         robust_accuracy: Worst case over the attacks, per threat group.
         worst_case: Minimum of ``robust_accuracy`` over the groups of the ranking norm.
+        norm: The norm whose groups ``worst_case`` is over (the table names it).
         n: Samples evaluated.
         findings: Codes of the gradient-masking warnings raised for the model.
     """
@@ -59,6 +60,7 @@ class LeaderboardEntry:
     clean_accuracy: float | None = None
     robust_accuracy: dict[str, float] = field(default_factory=dict)
     worst_case: float | None = None
+    norm: str = "linf"
     n: int = 0
     findings: list[str] = field(default_factory=list)
 
@@ -72,6 +74,7 @@ class LeaderboardEntry:
             "clean_accuracy": self.clean_accuracy,
             "robust_accuracy": clean,
             "worst_case": self.worst_case,
+            "worst_case_norm": self.norm,
             "n": self.n,
             "findings": list(self.findings),
         }
@@ -95,7 +98,9 @@ def entry_from_result(model: str, result: Any, *, norm: str, source: str) -> Lea
 
     When no group has that norm, the minimum over all groups is used.
     """
-    groups = [g for g in result.groups if g.norm == norm] or list(result.groups)
+    groups = [g for g in result.groups if g.norm == norm]
+    if not groups:
+        groups, norm = list(result.groups), "all"
     worst = min((g.robust_accuracy for g in groups), default=None)
     return LeaderboardEntry(
         model=model,
@@ -104,6 +109,7 @@ def entry_from_result(model: str, result: Any, *, norm: str, source: str) -> Lea
         clean_accuracy=result.clean_accuracy,
         robust_accuracy=dict(result.robust_accuracy),
         worst_case=worst,
+        norm=norm,
         n=result.n,
         findings=sorted({f.code for f in result.findings}),
     )
@@ -174,6 +180,10 @@ def leaderboard_rows(entries: Sequence[LeaderboardEntry]) -> tuple[list[dict[str
     for e in entries:
         for key in e.robust_accuracy:
             groups.setdefault(key, None)
+    # Name the norm the worst case ranks by: an L2 column may sit beside an L∞ worst case.
+    norms = sorted({e.norm for e in entries if e.worst_case is not None})
+    symbols = {"linf": "L∞", "l2": "L2", "all": "all threat groups"}
+    worst = f"worst case ({', '.join(symbols.get(n, n) for n in norms)})" if norms else "worst case"
     rows = []
     for rank, e in enumerate(entries, start=1):
         row: dict[str, Any] = {
@@ -181,11 +191,11 @@ def leaderboard_rows(entries: Sequence[LeaderboardEntry]) -> tuple[list[dict[str
             "model": e.model,
             "status": e.status,
             "clean": e.clean_accuracy if e.clean_accuracy is not None else "–",
-            "worst case": e.worst_case if e.worst_case is not None else "–",
+            worst: e.worst_case if e.worst_case is not None else "–",
         }
         for key in groups:
             row[key] = e.robust_accuracy.get(key, "–") if e.worst_case is not None else "–"
         row["warnings"] = ", ".join(e.findings) if e.findings else ("none" if e.worst_case is not None else "–")
         rows.append(row)
-    columns = ["#", "model", "status", "clean", "worst case", *groups, "warnings"]
-    return rows, columns, ["clean", "worst case", *groups]
+    columns = ["#", "model", "status", "clean", worst, *groups, "warnings"]
+    return rows, columns, ["clean", worst, *groups]
