@@ -63,3 +63,9 @@ def tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
 def device() -> torch.device:
     """The test device: CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _private_leaderboard_cache(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaderboard baselines are cached across runs in the user's cache: never the real one in tests."""
+    monkeypatch.setenv("BANDLIMIT_LEADERBOARD_CACHE", str(tmp_path) + "/leaderboard-cache")

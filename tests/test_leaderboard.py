@@ -37,3 +37,51 @@ def test_without_a_group_of_the_norm_the_worst_case_is_over_all_groups_and_says_
     assert entry.worst_case == 0.1 and entry.norm == "all"
     _, columns, _ = leaderboard_rows([entry])
     assert columns[4] == "worst case (all threat groups)"
+
+
+def test_baselines_are_reused_from_the_shared_cache_across_runs(monkeypatch, caplog) -> None:
+    import logging
+
+    import torch
+    from _doubles import FGSM, Net, random_batch
+
+    from bandlimit.cli import _leaderboard
+    from bandlimit.evaluation import evaluate
+
+    monkeypatch.setattr(_leaderboard, "available_baselines", lambda: ["resnet20-natural"])
+    torch.manual_seed(0)
+    model, data = Net(classes=4).eval(), random_batch(8, 8, classes=4)
+    calls: list[str] = []
+
+    def evaluate_baseline(name: str) -> object:
+        calls.append(name)
+        return evaluate(model, data, [FGSM(eps=0.05)], checks=False)
+
+    user = entry_from_result(
+        "mine", evaluate(model, data, [FGSM(eps=0.05)], checks=False), norm="linf", source="this run"
+    )
+    assert user.seconds is not None and user.seconds >= 0
+
+    def board(fingerprint: str) -> list[LeaderboardEntry]:
+        return _leaderboard.build_leaderboard(
+            user, evaluate_baseline, norm="linf", fingerprint=fingerprint, baselines=("resnet20-natural",)
+        )
+
+    with caplog.at_level(logging.INFO, logger="bandlimit.cli._leaderboard"):
+        first = board("a" * 64)
+    assert calls == ["resnet20-natural"] and "evaluating 1 baseline(s)" in caplog.text and "expect about" in caplog.text
+    second = board("a" * 64)  # another run (no run folder), same settings: nothing re-attacked
+    assert calls == ["resnet20-natural"]
+    assert {e.source for e in second if e.model == "resnet20-natural"} == {"baseline (cached)"}
+    assert [e.worst_case for e in first] == [e.worst_case for e in second]
+    board("b" * 64)  # other settings: evaluated again
+    assert calls == ["resnet20-natural", "resnet20-natural"]
+
+
+def test_the_fingerprint_includes_the_version(monkeypatch) -> None:
+    import bandlimit
+    from bandlimit.cli._leaderboard import settings_fingerprint
+
+    before = settings_fingerprint({"suite": "quick", "n": 100})
+    monkeypatch.setattr(bandlimit, "__version__", "9.9.9")
+    assert settings_fingerprint({"suite": "quick", "n": 100}) != before

@@ -6,18 +6,25 @@ user's model and each shipped baseline (``resnet20-natural``, ``resnet20-gaussia
 worst-case robust accuracy. A baseline whose weights are not installed is listed as
 "not available (weights not shipped)" with no numbers: numbers are never invented.
 
-Baseline results are cached in ``OUT/baselines/<name>.json`` together with a fingerprint of
-the settings that produced them; a cached result is reused only when the fingerprint matches
-and the result is complete.
+Baseline results are cached together with a fingerprint of the settings that produced them
+(data, ``--n``, seed, suite or attacks, budgets, norm, band, mode; and the bandlimit version), in
+``OUT/baselines/<name>.json`` and in a cache shared by every run, ``$BANDLIMIT_LEADERBOARD_CACHE``
+or ``~/.cache/bandlimit/leaderboard``. A cached result is reused only when the fingerprint matches
+and the result is complete, so a second leaderboard under the same settings evaluates only the
+user's model. Before evaluating baselines the log says how many and about how long they take
+(each costs about what the user's model cost: same attacks, same samples).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -36,6 +43,14 @@ BASELINES = ("resnet20-natural", "resnet20-gaussian", "resnet20-fastat")
 #: Status of a baseline whose weights are not installed.
 NOT_AVAILABLE = "not available (weights not shipped)"
 
+logger = logging.getLogger(__name__)
+
+
+def shared_cache_dir() -> Path:
+    """``$BANDLIMIT_LEADERBOARD_CACHE`` or ``~/.cache/bandlimit/leaderboard``: baseline results of every run."""
+    env = os.environ.get("BANDLIMIT_LEADERBOARD_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "bandlimit" / "leaderboard"
+
 
 @dataclass
 class LeaderboardEntry:
@@ -51,6 +66,7 @@ class LeaderboardEntry:
         worst_case: Minimum of ``robust_accuracy`` over the groups of the ranking norm.
         norm: The norm whose groups ``worst_case`` is over (the table names it).
         n: Samples evaluated.
+        seconds: Wall time of the evaluation's attacks (None when not evaluated).
         findings: Codes of the gradient-masking warnings raised for the model.
     """
 
@@ -63,6 +79,7 @@ class LeaderboardEntry:
     norm: str = "linf"
     n: int = 0
     findings: list[str] = field(default_factory=list)
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (non-finite numbers as None)."""
@@ -81,8 +98,14 @@ class LeaderboardEntry:
 
 
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:
-    """SHA-256 of the settings that make two evaluations comparable (sorted JSON)."""
-    return hashlib.sha256(json.dumps(dict(settings), sort_keys=True, default=repr).encode()).hexdigest()
+    """SHA-256 of the settings that make two evaluations comparable (sorted JSON) and the bandlimit version.
+
+    The version is part of it because a suite's attacks may change between versions.
+    """
+    from bandlimit import __version__
+
+    payload = {**dict(settings), "bandlimit_version": __version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def available_baselines() -> list[str]:
@@ -112,6 +135,7 @@ def entry_from_result(model: str, result: Any, *, norm: str, source: str) -> Lea
         norm=norm,
         n=result.n,
         findings=sorted({f.code for f in result.findings}),
+        seconds=sum(float(getattr(a, "time_s", 0.0)) for a in getattr(result, "attacks", ())),
     )
 
 
@@ -152,26 +176,67 @@ def build_leaderboard(
     from bandlimit.evaluation import EvaluationResult
 
     installed = set(available_baselines())
+    shared = shared_cache_dir() if fingerprint else None
+
+    def cached(name: str) -> Any:
+        paths = [cache.file(f"baselines/{name}.json")] if cache is not None else []
+        paths += [shared / f"{name}-{fingerprint[:24]}.json"] if shared is not None else []
+        for path in paths:
+            if path.is_file():
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:  # a damaged cache file is only a cache miss
+                    logger.warning("leaderboard: ignoring the unreadable cache file %s (%s)", path, exc)
+                    continue
+                if data.get("fingerprint") == fingerprint and data["result"].get("complete"):
+                    return EvaluationResult.from_dict(data["result"])
+        return None
+
+    hits = {name: cached(name) for name in baselines if name in installed}
+    todo = [name for name, hit in hits.items() if hit is None]
+    if todo:
+        each = (
+            f"; your model took {user.seconds:.0f} s, so expect about {len(todo) * user.seconds:.0f} s"
+            if user.seconds
+            else ""
+        )
+        logger.info(
+            "leaderboard: evaluating %d baseline(s) (%s) with the same attacks on the same %d samples%s "
+            "(cached for the next run with these settings; --n sets the sample count)",
+            len(todo), ", ".join(todo), user.n, each,
+        )  # fmt: skip
     rows = [user]
     for name in baselines:
         if name not in installed:
             rows.append(LeaderboardEntry(model=name, status=NOT_AVAILABLE, source="baseline"))
             continue
-        cached = None
-        path = cache.file(f"baselines/{name}.json") if cache is not None else None
-        if path is not None and path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("fingerprint") == fingerprint and data["result"].get("complete"):
-                cached = EvaluationResult.from_dict(data["result"])
-        if cached is not None:
-            rows.append(entry_from_result(name, cached, norm=norm, source="baseline (cached)"))
+        hit = hits[name]
+        if hit is not None:
+            rows.append(entry_from_result(name, hit, norm=norm, source="baseline (cached)"))
             continue
         result = evaluate_baseline(name)
-        if path is not None and write_cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_json(f"baselines/{name}.json", {"fingerprint": fingerprint, "result": result.to_dict()})
+        if write_cache:
+            record = {"fingerprint": fingerprint, "result": result.to_dict()}
+            if cache is not None:
+                cache.file("baselines").mkdir(parents=True, exist_ok=True)
+                cache.write_json(f"baselines/{name}.json", record)
+            if shared is not None and result.complete:
+                _write_shared(shared / f"{name}-{fingerprint[:24]}.json", record)
         rows.append(entry_from_result(name, result, norm=norm, source="baseline"))
     return sorted(rows, key=_rank_key)
+
+
+def _write_shared(path: Path, record: dict[str, Any]) -> None:
+    """Write a baseline result to the shared cache; a cache that cannot be written is only a warning."""
+    from bandlimit._io import write_json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, record)
+    except OSError as exc:
+        logger.warning(
+            "leaderboard: could not write the shared cache %s (%s); results stay in the run folder", path, exc
+        )
 
 
 def leaderboard_rows(entries: Sequence[LeaderboardEntry]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
