@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
-from bandlimit._torch import pass_size
+from bandlimit._torch import model_dtype, pass_size
 from defenses._layer import DefenceLayer
 
 __all__ = ["AVERAGES", "DIRECTIONS", "PostAveraging", "sample_directions"]
@@ -291,8 +291,7 @@ class PostAveraging(DefenceLayer):
         # log-mean-exp of log-probabilities: stable even when some probabilities underflow.
         return torch.logsumexp(torch.log_softmax(logits, dim=2), dim=1) - math.log(k)
 
-    @staticmethod
-    def _check_input(x: Any) -> None:
+    def _check_input(self, x: Any) -> None:
         """Cheap checks only (no range scan: it would force a device sync on every call)."""
         if not isinstance(x, Tensor):
             raise TypeError(f"x: expected a torch.Tensor (N, C, H, W), got {type(x).__name__}")
@@ -300,6 +299,13 @@ class PostAveraging(DefenceLayer):
             raise TypeError(f"x: expected a floating-point image tensor in [0, 1], got {x.dtype}")
         if x.dim() != 4 or x.shape[0] == 0:
             raise ValueError(f"x: expected a non-empty batch (N, C, H, W), got {tuple(x.shape)}")
+        dtype = model_dtype(self.model)
+        if dtype is not None and x.dtype != dtype:
+            # A layer does not convert its input (attacks and the evaluation harness do, safely).
+            raise TypeError(
+                f"x: expected {dtype} images like the wrapped model's weights, got {x.dtype}; "
+                f"convert them with x.to({dtype})"
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         # torch.Generator objects do not pickle or deepcopy portably; a copy starts fresh.

@@ -169,7 +169,7 @@ def evaluate(
     _check_args(eot, eot_samples, votes, mode, seed, budget_s, index_offset)
     check_positive_int(batch_size, "batch_size")
     check_bool(checks, "checks")
-    plan = plan_attacks([attacks] if hasattr(attacks, "run") else attacks)
+    plan = plan_attacks(attacks)
     dev = resolve_device(device, model=model)
     config = {
         "attacks": [jsonable({"key": p.key, **p.describe()}) for p in plan],
@@ -187,7 +187,7 @@ def evaluate(
     state = EvaluationState(Path(state_path) if state_path is not None else None, config)
     t_start = time.perf_counter()
     with model_guard(model):
-        it = batches(data, batch_size=batch_size, device=dev, n=n)
+        it = batches(data, batch_size=batch_size, device=dev, n=n, model=model)
         first = next(it, None)
         if first is None:
             raise ValueError("data: expected at least one sample, got none")
