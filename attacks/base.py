@@ -286,8 +286,9 @@ class Attack(protocol.Attack, ABC):
         self._check_inputs(x)
         self._warn_budget(numel=x[0].numel())
         x = fit_images(model, x)
-        y = y.to(x.device)
-        targets = targets.to(x.device) if targets is not None else None
+        # Any integer labels are accepted; the losses index with int64.
+        y = y.to(x.device, torch.long)
+        targets = targets.to(x.device, torch.long) if targets is not None else None
         with model_guard(model):
             with torch.no_grad():
                 clean_logits = first_forward(model, x, "x")
@@ -295,6 +296,7 @@ class Attack(protocol.Attack, ABC):
             check_labels(y, x.shape[0], "y", num_classes=num_classes)
             if targets is not None:
                 check_labels(targets, x.shape[0], "targets", num_classes=num_classes)
+                _check_targets_differ(targets, y)
             watched = _Watched(model)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
             with grad_mode:
@@ -341,6 +343,18 @@ class _Watched(Module):
             flag = ~torch.isfinite(out.detach()).all()
             self.bad = flag if self.bad is None else self.bad | flag
         return out
+
+
+def _check_targets_differ(targets: Tensor, y: Tensor) -> None:
+    """A target equal to the true label is no target: the clean image would count as a success."""
+    same = targets == y
+    if bool(same.any()):
+        first = int(same.nonzero()[0, 0])
+        raise ValueError(
+            f"targets: expected a target class other than the true label, got targets == y == "
+            f"{int(y[first])} at sample {first} ({int(same.sum())} of {same.numel()} samples affected); "
+            "the unperturbed image would already 'reach' its target"
+        )
 
 
 def _is_required(f: dataclasses.Field[Any]) -> bool:

@@ -29,6 +29,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_probability",
+    "check_seed",
     "check_tensor_rank",
     "make_generator",
     "nonfinite_message",
@@ -36,6 +37,11 @@ __all__ = [
 
 #: Images may exceed [0, 1] by this much (float rounding of a projection) before we complain.
 RANGE_TOLERANCE = 1e-6
+
+
+def _var(name: str) -> str:
+    """A variable name for a fix in a message: ``"data labels"`` -> ``labels`` (``labels.long()``)."""
+    return name if name.isidentifier() else name.split()[-1]
 
 
 def check_tensor_rank(x: Any, name: str, *, min_rank: int, floating: bool = True) -> None:
@@ -49,7 +55,8 @@ def check_tensor_rank(x: Any, name: str, *, min_rank: int, floating: bool = True
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if floating and not x.is_floating_point():
         raise TypeError(
-            f"{name}: expected a floating-point tensor (float32 or float64), got {x.dtype}; convert with {name}.float()"
+            f"{name}: expected a floating-point tensor (float32 or float64), got {x.dtype}; "
+            f"convert with {_var(name)}.float()"
         )
     if x.dim() < min_rank:
         raise ValueError(f"{name}: expected a tensor with at least {min_rank} dims, got shape {tuple(x.shape)}")
@@ -72,17 +79,19 @@ def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> None:
     if not x.is_floating_point():
         raise TypeError(
             f"{name}: expected a floating-point image tensor in [0, 1], got dtype {x.dtype}; "
-            f"for uint8 images use {name}.float() / 255"
+            f"for uint8 images use {_var(name)}.float() / 255"
         )
     if x.dim() != 4:
         raise ValueError(
-            f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}; add a batch dimension with {name}.unsqueeze(0)"
+            f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}; "
+            f"add a batch dimension with {_var(name)}.unsqueeze(0)"
             if x.dim() == 3
             else f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}"
         )
     if x.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one image, got an empty batch")
     if check_range:
+        x = x.detach()  # reading values of a tensor that requires grad is fine, and silent
         if torch.isnan(x).any():
             raise ValueError(f"{name}: expected finite values, got NaN")
         lo, hi = float(x.min()), float(x.max())
@@ -114,7 +123,7 @@ def check_labels(y: Any, n: int, name: str = "y", *, num_classes: int | None = N
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor of int64 labels, got {type(y).__name__}")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(f"{name}: expected integer labels (torch.long), got {y.dtype}; use {name}.long()")
+        raise TypeError(f"{name}: expected integer labels (torch.long), got {y.dtype}; use {_var(name)}.long()")
     if y.shape != (n,):
         raise ValueError(f"{name}: expected shape ({n},) to match the images, got {tuple(y.shape)}")
     if num_classes is not None and n > 0:
@@ -166,7 +175,7 @@ def check_logits(
 
     Raises:
         TypeError: the output is not a tensor.
-        ValueError: the output has the wrong shape.
+        ValueError: the output has the wrong shape or fewer than 2 classes.
         NonFiniteLogits: it contains NaN or inf (the message names the first sample).
     """
     if not isinstance(logits, torch.Tensor):
@@ -175,6 +184,13 @@ def check_logits(
         raise ValueError(
             f"{name}: expected logits of shape ({n}, classes), got {tuple(logits.shape)}; "
             "the model must map (N, C, H, W) images to (N, classes) logits"
+        )
+    if logits.shape[1] < 2:
+        # One logit: argmax is always 0 and cross-entropy is constant, so every attack would
+        # "fail" (zero gradient, no class to flip to) and the model would pass for robust.
+        raise ValueError(
+            f"{name}: expected logits for at least 2 classes, got shape {tuple(logits.shape)}; "
+            "for a binary classifier with one logit z, output two, e.g. torch.cat([-z, z], dim=1)"
         )
     if finite:
         ok = torch.isfinite(logits).all(dim=1)
@@ -282,6 +298,17 @@ def check_probability(value: Any, name: str) -> float:
     value = check_finite_number(value, name)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+    return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Check an integer seed (not a bool, a float or a string, which would seed something else); returns it.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     return value
 
 

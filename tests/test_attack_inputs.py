@@ -58,6 +58,22 @@ def test_images_are_converted_to_a_float32_models_dtype(name: str, dtype: torch.
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_labels_of_any_integer_dtype_are_taken_as_int64(name: str, dtype: torch.dtype, model: nn.Module, data) -> None:
+    x, y = data
+    attack = ATTACKS[name]()
+    assert torch.equal(_run(attack, model, x, y.to(dtype)), _run(attack, model, x, y))
+
+
+def test_targets_of_any_integer_dtype_are_taken_as_int64(model: nn.Module, data) -> None:
+    x, y = data
+    targets = (y + 1) % 4
+    attack = PGD(eps=0.05, steps=2)
+    run = lambda t: attack.run(model, x, y.int(), targets=t, generator=torch.Generator().manual_seed(0)).x_adv  # noqa: E731
+    assert torch.equal(run(targets.int()), run(targets))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_images_run_on_a_float64_model_in_float64(name: str, model: nn.Module, data) -> None:
     x, y = data
     attack = ATTACKS[name]()

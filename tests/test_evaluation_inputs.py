@@ -164,3 +164,17 @@ def test_heatmap_cells_beyond_the_image(cells: str, model: nn.Module, data: Any)
     with pytest.raises(ValueError, match=r"expected 'central:K' with K <= 8 for 8x8 images"):
         fourier_heatmap(model, data, norm=1.0, cells=cells)
     assert fourier_heatmap(model, data, norm=1.0, cells="central:8").cells_evaluated == 34  # every pair
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_labels_of_any_integer_dtype_give_the_same_numbers(
+    name: str, dtype: torch.dtype, model: nn.Module, data: Any
+) -> None:
+    x, y = data
+    assert _numbers(FUNCTIONS[name](model, (x, y.to(dtype)))) == _numbers(FUNCTIONS[name](model, (x, y)))
+
+
+def test_filtered_accuracy_takes_a_tensor_sweep(model: nn.Module, data: Any) -> None:
+    sweep = filtered_accuracy(model, data, bandwidths=torch.tensor([2.0, 4.0]), radii=torch.tensor(2.0))
+    assert _numbers(sweep) == _numbers(filtered_accuracy(model, data, bandwidths=[2.0, 4.0], radii=[2.0]))

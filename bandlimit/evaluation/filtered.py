@@ -74,6 +74,8 @@ def _sweep(values: Any, name: str, default: list[float]) -> list[float]:
         return default
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = [values]
+    if isinstance(values, Tensor) and values.dim() <= 1:
+        values = values.reshape(-1).tolist()
     if not isinstance(values, Sequence) or isinstance(values, str):
         raise TypeError(f"{name}: expected a sequence of numbers, got {type(values).__name__}")
     return [check_positive(v, name) for v in values]
@@ -121,6 +123,10 @@ def filtered_accuracy(
     check_positive_int(batch_size, "batch_size")
     check_bool(rescale, "rescale")
     check_bool(clip, "clip")
+    # The sweeps' defaults depend on the image size; given ones are checked before any data is read.
+    given = [_sweep(v, k, []) for v, k in ((bandwidths, "bandwidths"), (radii, "radii")) if v is not None]
+    if len(given) == 2 and not any(given):
+        raise ValueError("bandwidths, radii: expected at least one value in either, got two empty sweeps")
     dev = resolve_device(device, model=model)
     bws: list[float] | None = None
     rads: list[float] | None = None

@@ -28,6 +28,7 @@ from bandlimit._checks import (
     check_logits,
     check_nonnegative,
     check_positive_int,
+    check_seed,
     nonfinite_message,
 )
 from bandlimit._env import environment
@@ -60,6 +61,7 @@ def fourier_noise_norm(image_size: int) -> float:
         >>> fourier_noise_norm(32), fourier_noise_norm(224)
         (4.0, 15.7)
     """
+    check_positive_int(image_size, "image_size")
     if image_size <= 32:
         return 4.0
     return 15.7 * math.sqrt(image_size / 224) if image_size < 224 else 15.7
@@ -103,6 +105,8 @@ def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
         return pairs[inside(pairs) | inside(partners)]
     if not isinstance(cells, Tensor):
         cells = torch.as_tensor(cells)
+    if cells.numel() == 0:
+        raise ValueError("cells: expected at least one (i, j) cell, got none; use None for every cell")
     if cells.dtype.is_floating_point or cells.dtype == torch.bool or cells.dim() != 2 or cells.shape[1] != 2:
         raise ValueError(f"cells: expected an integer tensor of shape (P, 2), got {cells.dtype} {tuple(cells.shape)}")
     cells = cells.long().cpu()
@@ -189,6 +193,7 @@ def fourier_heatmap(
     check_bool(random_sign, "random_sign")
     check_bool(clip, "clip")
     check_positive_int(batch_size, "batch_size")
+    check_seed(seed)
     if pass_size is not None:
         check_positive_int(pass_size, "pass_size")
     dev = resolve_device(device, model=model)

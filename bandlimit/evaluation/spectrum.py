@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_images
+from bandlimit._checks import check_images, check_positive_int, check_seed
 from bandlimit._env import environment
 from bandlimit._progress import Progress, notify, progress_option
 from bandlimit._torch import model_guard, resolve_device
@@ -137,7 +137,16 @@ def perturbation_spectrum(
         out.config = {"low": low, "high": high}
         out.environment = environment(x.device)
         return out
+    if not isinstance(x, nn.Module):
+        raise TypeError(
+            f"x: expected clean images (a tensor, with x_adv their perturbed versions) or a model "
+            f"(with data and attacks), got {type(x).__name__}"
+        )
     check_model(x)
+    check_seed(seed)
+    check_positive_int(batch_size, "batch_size")
+    if n is not None:
+        check_positive_int(n, "n")
     if attacks is None:
         raise TypeError("attacks: expected an attack or a list of attacks with a model")
     return _run(
