@@ -174,12 +174,18 @@ def check_logits(
         finite: Also check that every logit is finite (one reduction and one device sync).
 
     Raises:
-        TypeError: the output is not a tensor.
+        TypeError: the output is not a floating-point tensor.
         ValueError: the output has the wrong shape or fewer than 2 classes.
         NonFiniteLogits: it contains NaN or inf (the message names the first sample).
     """
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"{name}: expected a tensor of logits (N, classes), got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        # Integer outputs (predicted labels, votes) have no gradient and no margin to attack.
+        raise TypeError(
+            f"{name}: expected floating-point logits (N, classes), got {logits.dtype}; "
+            "return the model's scores, not its predicted labels"
+        )
     if logits.dim() != 2 or logits.shape[0] != n:
         raise ValueError(
             f"{name}: expected logits of shape ({n}, classes), got {tuple(logits.shape)}; "

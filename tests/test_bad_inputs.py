@@ -78,6 +78,22 @@ def flat_net() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 1), nn.Flatten(0)).eval()
 
 
+class _Labels(nn.Module):
+    """``net()``'s predicted labels, one-hot but as int64: a model that returns no scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = net()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(self.net(x).argmax(1), 10)
+
+
+def labels_net() -> nn.Module:
+    """A model whose output is int64 one-hot labels instead of float logits."""
+    return _Labels()
+
+
 def data(n: int = 4, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images(n, **kw), labels(n))``."""
     return images(n, **kw), labels(n)
@@ -370,6 +386,9 @@ API_CASES: list[ApiCase] = [
     ),
     ApiCase("attack-model-one-score", lambda: attack(pgd, flat_net()), ValueError, ("(4, classes)", "(4,)")),
     ApiCase(
+        "attack-model-predicts-labels", lambda: attack(pgd, labels_net()), TypeError, ("floating-point logits", "int64")
+    ),
+    ApiCase(
         "attack-model-one-class",
         lambda: attack(pgd, net(1), y=labels(value=0)),
         ValueError,
@@ -495,6 +514,10 @@ API_CASES: list[ApiCase] = [
         ("data images", "[0, 1]", "Normalize"),
     ),
     ApiCase("evaluate-model-one-score", lambda: evaluate(model=flat_net()), ValueError, ("(4, classes)", "(4,)")),
+    ApiCase(
+        "evaluate-model-predicts-labels", lambda: evaluate(model=labels_net()), TypeError, ("floating-point logits",)
+    ),
+    ApiCase("evaluate-n-string", lambda: evaluate(n="5"), TypeError, ("n", "'5'")),
     ApiCase("evaluate-model-nan", lambda: evaluate(model=nan_net()), ValueError, ("clean images", "finite logits")),
     ApiCase(
         "evaluate-grey-images",
@@ -525,6 +548,7 @@ API_CASES: list[ApiCase] = [
     ApiCase("heatmap-pass-size-zero", lambda: heatmap(pass_size=0), ValueError, ("pass_size", ">= 1")),
     ApiCase("heatmap-seed-string", lambda: heatmap(seed="x"), TypeError, ("seed", "int")),
     ApiCase("heatmap-model-one-score", lambda: heatmap(flat_net()), ValueError, ("(4, classes)", "(4,)")),
+    ApiCase("heatmap-model-predicts-labels", lambda: heatmap(labels_net()), TypeError, ("floating-point logits",)),
     ApiCase(
         "heatmap-label-beyond-classes",
         lambda: heatmap(batch=(images(), labels(value=10))),
@@ -562,6 +586,7 @@ API_CASES: list[ApiCase] = [
     ),
     ApiCase("filtered-model-nan", lambda: filtered(nan_net()), ValueError, ("clean images", "finite logits")),
     ApiCase("filtered-model-one-score", lambda: filtered(flat_net()), ValueError, ("(4, classes)",)),
+    ApiCase("filtered-n-string", lambda: filtered(n="5"), TypeError, ("n", "'5'")),
     # ---- perturbation_spectrum
     ApiCase(
         "spectrum-first-argument-list",

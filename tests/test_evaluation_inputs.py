@@ -6,6 +6,7 @@ filtered_accuracy, perturbation_spectrum) on the same small model and data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -178,3 +179,12 @@ def test_labels_of_any_integer_dtype_give_the_same_numbers(
 def test_filtered_accuracy_takes_a_tensor_sweep(model: nn.Module, data: Any) -> None:
     sweep = filtered_accuracy(model, data, bandwidths=torch.tensor([2.0, 4.0]), radii=torch.tensor(2.0))
     assert _numbers(sweep) == _numbers(filtered_accuracy(model, data, bandwidths=[2.0, 4.0], radii=[2.0]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_images_with_a_graph_are_taken_as_constants(name: str, model: nn.Module, data: Any) -> None:
+    x, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "Converting a tensor with requires_grad=True to a scalar"
+        result = FUNCTIONS[name](model, (x.clone().requires_grad_(), y))
+    assert _numbers(result) == _numbers(FUNCTIONS[name](model, (x, y)))

@@ -111,6 +111,8 @@ def _data_size(data: Any) -> int | None:
 
 def known_total(data: Any, n: int | None) -> int:
     """Number of samples ``data`` will yield (at most ``n``), or 0 when unknown."""
+    if n is not None:
+        check_positive_int(n, "n")
     size = _data_size(data)
     if size is None:
         return 0
@@ -207,6 +209,8 @@ def batches(
 
 
 def _checked(x: Tensor, y: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
+    # Data are constants to the harness: a graph attached to them would only leak into results.
+    x = x.detach()
     check_images(x, "data images")
     y = y.long() if not (y.dtype.is_floating_point or y.dtype == torch.bool) else y
     check_labels(y, x.shape[0], "data labels")
