@@ -194,6 +194,7 @@ class TorchAttack(Attack):
         self._cls = cls
         self._kwargs = resolved
         self._threat = _threat_for(cls.__name__, resolved)
+        self._warn_budget()
 
     @classmethod
     def from_settings(cls, **settings: Any) -> TorchAttack:

@@ -9,7 +9,9 @@ fields it gets :attr:`Attack.config`, :meth:`Attack.replace` and construction by
 The base class validates every input before any work is done, puts the model in eval mode with
 parameter gradients switched off for the duration of the call (so an attack never computes or
 leaves weight gradients) and restores both afterwards. Black-box attacks run under
-``torch.no_grad()``, so a gradient cannot be taken by accident.
+``torch.no_grad()``, so a gradient cannot be taken by accident. It also refuses to let a broken
+model pass for a robust one: every output the attack sees must be finite (a NaN makes every
+comparison false, so a black-box search would silently "fail" and leave the image "robust").
 """
 
 from __future__ import annotations
@@ -26,8 +28,16 @@ from torch.nn import Module
 
 from attacks.registry import register_attack
 from bandlimit import attack as protocol
-from bandlimit._checks import check_choice, check_images, check_labels, check_logits
-from bandlimit._torch import model_guard
+from bandlimit._checks import (
+    NonFiniteLogits,
+    check_budget,
+    check_choice,
+    check_images,
+    check_labels,
+    check_logits,
+    nonfinite_message,
+)
+from bandlimit._torch import first_forward, fit_images, model_guard
 from bandlimit.attack import NORMS, AttackResult, ThreatModel
 
 __all__ = [
@@ -173,6 +183,20 @@ class Attack(protocol.Attack, ABC):
             check = f.metadata.get("check")
             if check is not None:
                 object.__setattr__(self, f.name, check(getattr(self, f.name), f.name))
+        self._warn_budget()
+
+    def _warn_budget(self, numel: int | None = None) -> None:
+        """Warn about a budget larger than [0, 1] images allow (:func:`bandlimit._checks.check_budget`).
+
+        Without ``numel`` (at construction) the L∞ budget is checked; with the image size
+        ``numel`` (at each call) the L2 one. Only the attack's own budget setting counts, not a
+        bound derived from other settings (SimBA's L2 bound from its step and query budget).
+        """
+        if self.budget is None:
+            return
+        threat = self.threat
+        if threat.norm in self.budget_norms and (threat.norm == "linf") == (numel is None):
+            check_budget(threat.norm, threat.eps, self.budget, numel=numel)
 
     # ------------------------------------------------------------------ configuration
     @classmethod
@@ -241,7 +265,15 @@ class Attack(protocol.Attack, ABC):
         """The protocol's :meth:`bandlimit.attack.Attack.run`: checks every input, then runs :meth:`_run`.
 
         The model runs in eval mode with its parameters frozen (both restored afterwards),
-        under ``torch.no_grad()`` unless the attack uses gradients.
+        under ``torch.no_grad()`` unless the attack uses gradients. Images in another floating
+        dtype than a float32 (float64) model are converted to float32 (float64) first, and
+        ``x_adv`` comes back in that dtype (see :func:`bandlimit._torch.fit_images`).
+
+        Raises:
+            TypeError, ValueError: bad inputs (see :class:`bandlimit.attack.Attack`), images the
+                model cannot take (the message names the expected channels or dtype).
+            NonFiniteLogits: the model returned NaN or inf logits, on the clean images or on an
+                image the attack queried.
         """
         if not isinstance(model, Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -252,18 +284,31 @@ class Attack(protocol.Attack, ABC):
         if generator is not None and not isinstance(generator, Generator):
             raise TypeError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
         self._check_inputs(x)
-        y = y.to(x.device)
-        targets = targets.to(x.device) if targets is not None else None
+        self._warn_budget(numel=x[0].numel())
+        x = fit_images(model, x)
+        # Any integer labels are accepted; the losses index with int64.
+        y = y.to(x.device, torch.long)
+        targets = targets.to(x.device, torch.long) if targets is not None else None
         with model_guard(model):
             with torch.no_grad():
-                clean_logits = model(x)
-            num_classes = check_logits(clean_logits, x.shape[0])
+                clean_logits = first_forward(model, x, "x")
+            num_classes = check_logits(clean_logits, x.shape[0], "model output on the clean images x")
             check_labels(y, x.shape[0], "y", num_classes=num_classes)
             if targets is not None:
                 check_labels(targets, x.shape[0], "targets", num_classes=num_classes)
+                _check_targets_differ(targets, y)
+            watched = _Watched(model)
             grad_mode = torch.enable_grad() if self.uses_gradients else torch.no_grad()
             with grad_mode:
-                return self._run(Task(model, x, y, targets, generator, clean_logits))
+                result = self._run(Task(watched, x, y, targets, generator, clean_logits))
+            if watched.bad is not None and bool(watched.bad):
+                raise NonFiniteLogits(
+                    nonfinite_message(
+                        f"model output during attack {self.name!r}",
+                        "some of the images it queried (the clean images gave finite logits)",
+                    )
+                )
+            return result
 
     def _check_inputs(self, x: Tensor) -> None:
         """Validate settings that depend on the images (size, channels) before any work.
@@ -275,6 +320,41 @@ class Attack(protocol.Attack, ABC):
     @abstractmethod
     def _run(self, task: Task) -> AttackResult:
         """The algorithm. Inputs are validated; the model is in eval mode with frozen weights."""
+
+
+class _Watched(Module):
+    """The model as :meth:`Attack._run` sees it: notes whether any output was not finite.
+
+    The note is a device tensor read once after the attack, so watching costs one small
+    reduction per forward pass and no device sync. The wrapper itself is in eval mode and has
+    no state of its own (the model's modes and parameters are the guard's business).
+    """
+
+    def __init__(self, model: Module) -> None:
+        super().__init__()
+        self.model = model
+        self.training = False  # the wrapper only; leaves the model's own flags alone
+        self.bad: Tensor | None = None
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's output, unchanged."""
+        out = self.model(*args, **kwargs)
+        if isinstance(out, Tensor) and out.is_floating_point():
+            flag = ~torch.isfinite(out.detach()).all()
+            self.bad = flag if self.bad is None else self.bad | flag
+        return out
+
+
+def _check_targets_differ(targets: Tensor, y: Tensor) -> None:
+    """A target equal to the true label is no target: the clean image would count as a success."""
+    same = targets == y
+    if bool(same.any()):
+        first = int(same.nonzero()[0, 0])
+        raise ValueError(
+            f"targets: expected a target class other than the true label, got targets == y == "
+            f"{int(y[first])} at sample {first} ({int(same.sum())} of {same.numel()} samples affected); "
+            "the unperturbed image would already 'reach' its target"
+        )
 
 
 def _is_required(f: dataclasses.Field[Any]) -> bool:

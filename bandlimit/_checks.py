@@ -8,6 +8,7 @@ so they keep working under ``python -O``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,22 +16,32 @@ import torch
 
 __all__ = [
     "RANGE_TOLERANCE",
+    "NonFiniteLogits",
     "check_bool",
+    "check_budget",
     "check_choice",
     "check_finite_number",
     "check_images",
+    "check_label_range",
     "check_labels",
     "check_logits",
     "check_nonnegative",
     "check_positive",
     "check_positive_int",
     "check_probability",
+    "check_seed",
     "check_tensor_rank",
     "make_generator",
+    "nonfinite_message",
 ]
 
 #: Images may exceed [0, 1] by this much (float rounding of a projection) before we complain.
 RANGE_TOLERANCE = 1e-6
+
+
+def _var(name: str) -> str:
+    """A variable name for a fix in a message: ``"data labels"`` -> ``labels`` (``labels.long()``)."""
+    return name if name.isidentifier() else name.split()[-1]
 
 
 def check_tensor_rank(x: Any, name: str, *, min_rank: int, floating: bool = True) -> None:
@@ -45,12 +56,10 @@ def check_tensor_rank(x: Any, name: str, *, min_rank: int, floating: bool = True
     if floating and not x.is_floating_point():
         raise TypeError(
             f"{name}: expected a floating-point tensor (float32 or float64), got {x.dtype}; "
-            f"convert with {name}.float()"
+            f"convert with {_var(name)}.float()"
         )
     if x.dim() < min_rank:
-        raise ValueError(
-            f"{name}: expected a tensor with at least {min_rank} dims, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{name}: expected a tensor with at least {min_rank} dims, got shape {tuple(x.shape)}")
 
 
 def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> None:
@@ -70,17 +79,19 @@ def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> None:
     if not x.is_floating_point():
         raise TypeError(
             f"{name}: expected a floating-point image tensor in [0, 1], got dtype {x.dtype}; "
-            f"for uint8 images use {name}.float() / 255"
+            f"for uint8 images use {_var(name)}.float() / 255"
         )
     if x.dim() != 4:
         raise ValueError(
             f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}; "
-            f"add a batch dimension with {name}.unsqueeze(0)" if x.dim() == 3 else
-            f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}"
+            f"add a batch dimension with {_var(name)}.unsqueeze(0)"
+            if x.dim() == 3
+            else f"{name}: expected shape (N, C, H, W), got {tuple(x.shape)}"
         )
     if x.shape[0] == 0:
         raise ValueError(f"{name}: expected at least one image, got an empty batch")
     if check_range:
+        x = x.detach()  # reading values of a tensor that requires grad is fine, and silent
         if torch.isnan(x).any():
             raise ValueError(f"{name}: expected finite values, got NaN")
         lo, hi = float(x.min()), float(x.max())
@@ -90,6 +101,16 @@ def check_images(x: Any, name: str = "x", *, check_range: bool = True) -> None:
                 "un-normalised images (normalisation is the model's first layer, "
                 "bandlimit.models.Normalize)"
             )
+
+
+def _sample(bad: torch.Tensor, samples: int | torch.Tensor) -> str:
+    """Which sample a boolean row mask ``bad`` names first, and how many it marks.
+
+    ``samples`` is the index of row 0 in the data, or a tensor of every row's index.
+    """
+    pos = int(bad.nonzero()[0, 0])
+    index = pos + samples if isinstance(samples, int) else int(samples[pos])
+    return f"sample {index} ({int(bad.sum())} of {bad.numel()} samples affected)"
 
 
 def check_labels(y: Any, n: int, name: str = "y", *, num_classes: int | None = None) -> None:
@@ -102,34 +123,123 @@ def check_labels(y: Any, n: int, name: str = "y", *, num_classes: int | None = N
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor of int64 labels, got {type(y).__name__}")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
-        raise TypeError(f"{name}: expected integer labels (torch.long), got {y.dtype}; use {name}.long()")
+        raise TypeError(f"{name}: expected integer labels (torch.long), got {y.dtype}; use {_var(name)}.long()")
     if y.shape != (n,):
         raise ValueError(f"{name}: expected shape ({n},) to match the images, got {tuple(y.shape)}")
     if num_classes is not None and n > 0:
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= num_classes:
-            raise ValueError(
-                f"{name}: expected labels in [0, {num_classes - 1}], got values in [{lo}, {hi}]"
-            )
+        check_label_range(y, num_classes, name)
 
 
-def check_logits(logits: Any, n: int, name: str = "model output") -> int:
-    """Check a model output: finite float tensor ``(n, classes)``. Returns ``classes``.
+def check_label_range(
+    y: torch.Tensor, num_classes: int, name: str = "labels", *, samples: int | torch.Tensor = 0
+) -> None:
+    """Check that every label lies in ``[0, num_classes)``, the model's output width.
+
+    A label the model cannot output makes every accuracy on it silently wrong, so callers
+    check every batch (against the logits they computed anyway).
+
+    Args:
+        y: Integer labels ``(N,)``.
+        num_classes: Number of the model's outputs.
+        name: How the message calls the labels.
+        samples: Index of ``y[0]`` in the data, or a tensor of every label's index.
 
     Raises:
-        TypeError: the output is not a tensor.
-        ValueError: the output has the wrong shape or contains NaN/inf.
+        ValueError: a label is negative or ``>= num_classes`` (the message names the first one).
+    """
+    bad = (y < 0) | (y >= num_classes)
+    if bool(bad.any()):
+        value = int(y[bad.nonzero()[0, 0]])
+        raise ValueError(
+            f"{name}: expected labels in [0, {num_classes - 1}] for a model with {num_classes} outputs, "
+            f"got {value} at {_sample(bad, samples)}; are the labels from another data set, or is the "
+            "model built for another number of classes?"
+        )
+
+
+class NonFiniteLogits(ValueError):
+    """A model returned NaN or infinite logits where they would be scored."""
+
+
+def check_logits(
+    logits: Any, n: int, name: str = "model output", *, samples: int | torch.Tensor = 0, finite: bool = True
+) -> int:
+    """Check a model output: float tensor ``(n, classes)``, finite unless ``finite=False``. Returns ``classes``.
+
+    Args:
+        logits: The model's output.
+        n: Number of images given to the model.
+        name: Where the output comes from, e.g. ``"model output on the clean images"``.
+        samples: Index of row 0 in the data, or a tensor of every row's index (for messages).
+        finite: Also check that every logit is finite (one reduction and one device sync).
+
+    Raises:
+        TypeError: the output is not a floating-point tensor.
+        ValueError: the output has the wrong shape or fewer than 2 classes.
+        NonFiniteLogits: it contains NaN or inf (the message names the first sample).
     """
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"{name}: expected a tensor of logits (N, classes), got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        # Integer outputs (predicted labels, votes) have no gradient and no margin to attack.
+        raise TypeError(
+            f"{name}: expected floating-point logits (N, classes), got {logits.dtype}; "
+            "return the model's scores, not its predicted labels"
+        )
     if logits.dim() != 2 or logits.shape[0] != n:
         raise ValueError(
             f"{name}: expected logits of shape ({n}, classes), got {tuple(logits.shape)}; "
             "the model must map (N, C, H, W) images to (N, classes) logits"
         )
-    if not torch.isfinite(logits).all():
-        raise ValueError(f"{name}: expected finite logits, got NaN or inf")
+    if logits.shape[1] < 2:
+        # One logit: argmax is always 0 and cross-entropy is constant, so every attack would
+        # "fail" (zero gradient, no class to flip to) and the model would pass for robust.
+        raise ValueError(
+            f"{name}: expected logits for at least 2 classes, got shape {tuple(logits.shape)}; "
+            "for a binary classifier with one logit z, output two, e.g. torch.cat([-z, z], dim=1)"
+        )
+    if finite:
+        ok = torch.isfinite(logits).all(dim=1)
+        if not bool(ok.all()):
+            raise NonFiniteLogits(nonfinite_message(name, _sample(~ok, samples)))
     return int(logits.shape[1])
+
+
+def nonfinite_message(name: str, where: str) -> str:
+    """The one message for NaN or inf logits: ``name`` says whose output, ``where`` which sample."""
+    return (
+        f"{name}: expected finite logits, got NaN or inf at {where}; no accuracy can be scored "
+        "from them: check the model on these inputs (a division by zero, a log of 0, a float16 overflow)"
+    )
+
+
+def check_budget(norm: str, eps: float, name: str = "eps", *, numel: int | None = None) -> None:
+    """Warn when a budget is larger than any perturbation of a [0, 1] image can be.
+
+    The rule: an L∞ ``eps > 1`` (more than the whole pixel range; ``eps = 1`` itself, the
+    sanity probes' "anything goes" budget, stays silent), and, once the image size
+    ``numel = C·H·W`` is known, an L2 ``eps > sqrt(numel)`` (the diameter of the [0, 1] image
+    cube; ``eps`` equal to it stays silent). Such a budget is nearly always a 0..255 value given
+    for [0, 1] images, so the warning suggests ``eps/255``.
+
+    Warns:
+        UserWarning: the budget exceeds what [0, 1] images allow.
+    """
+    if norm == "linf":
+        limit, what = 1.0, "1, the whole [0, 1] pixel range"
+    elif numel is not None:
+        limit = math.sqrt(numel)
+        what = f"sqrt(C*H*W) = {limit:.4g}, the diameter of the [0, 1] image cube"
+    else:
+        return
+    if math.isinf(eps) or eps <= limit:
+        return
+    warnings.warn(
+        f"{name}={eps:g}: this {norm} budget exceeds {what}, so it constrains nothing; images are in "
+        f"[0, 1], not 0..255: did you mean {name}={eps:g}/255 (= {eps / 255:.4g}), like 8/255?",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
@@ -194,6 +304,17 @@ def check_probability(value: Any, name: str) -> float:
     value = check_finite_number(value, name)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+    return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Check an integer seed (not a bool, a float or a string, which would seed something else); returns it.
+
+    Raises:
+        TypeError: ``value`` is not an int.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     return value
 
 

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
-from bandlimit._torch import pass_size
+from bandlimit._torch import first_forward, model_dtype, pass_size
 from defenses._layer import DefenceLayer
 
 __all__ = ["AVERAGES", "DIRECTIONS", "PostAveraging", "sample_directions"]
@@ -74,10 +74,15 @@ def sample_directions(
 
     Raises:
         ValueError: unknown ``kind``, K > D for ``"orthogonal"``, odd K for ``"antithetic"``.
+        TypeError: ``shape`` is not a tuple of positive ints.
     """
     check_positive_int(num, "num")
     check_positive_int(samples, "samples")
     check_choice(kind, "directions", DIRECTIONS)
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape
+    ):
+        raise TypeError(f"shape: expected a tuple of positive ints such as (3, 32, 32), got {shape!r}")
     dim = math.prod(shape)
     _check_samples_fit(kind, samples, dim)
     # Half-precision Gaussians and QR are poor; draw in float32 at least, cast at the end.
@@ -278,7 +283,9 @@ class PostAveraging(DefenceLayer):
         b, k = x.shape[0], self.samples
         flat = self.points(x).reshape(b * k, *x.shape[1:])
         chunk = pass_size(self.chunk_size, flat.device, None) or flat.shape[0]
-        outs = [self.model(part) for part in flat.split(chunk)]
+        # first_forward: a wrong channel count or dtype is named, not reported from inside a conv.
+        what = f"x ({k} perturbed copies of each image)"
+        outs = [first_forward(self.model, part, what) for part in flat.split(chunk)]
         logits = outs[0] if len(outs) == 1 else torch.cat(outs)
         if logits.dim() != 2 or logits.shape[0] != b * k:
             raise ValueError(
@@ -291,8 +298,7 @@ class PostAveraging(DefenceLayer):
         # log-mean-exp of log-probabilities: stable even when some probabilities underflow.
         return torch.logsumexp(torch.log_softmax(logits, dim=2), dim=1) - math.log(k)
 
-    @staticmethod
-    def _check_input(x: Any) -> None:
+    def _check_input(self, x: Any) -> None:
         """Cheap checks only (no range scan: it would force a device sync on every call)."""
         if not isinstance(x, Tensor):
             raise TypeError(f"x: expected a torch.Tensor (N, C, H, W), got {type(x).__name__}")
@@ -300,6 +306,13 @@ class PostAveraging(DefenceLayer):
             raise TypeError(f"x: expected a floating-point image tensor in [0, 1], got {x.dtype}")
         if x.dim() != 4 or x.shape[0] == 0:
             raise ValueError(f"x: expected a non-empty batch (N, C, H, W), got {tuple(x.shape)}")
+        dtype = model_dtype(self.model)
+        if dtype is not None and x.dtype != dtype:
+            # A layer does not convert its input (attacks and the evaluation harness do, safely).
+            raise TypeError(
+                f"x: expected {dtype} images like the wrapped model's weights, got {x.dtype}; "
+                f"convert them with x.to({dtype})"
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         # torch.Generator objects do not pickle or deepcopy portably; a copy starts fresh.

@@ -22,6 +22,7 @@ __all__ = [
     "BNConvNet",
     "GradSign",
     "LinearNet",
+    "NaNOffClean",
     "Net",
     "Overshoot",
     "ProtocolAttack",
@@ -105,6 +106,23 @@ class Quantized(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(torch.round(x * self.levels) / self.levels)
+
+
+class NaNOffClean(nn.Module):
+    """``net``'s logits on the given clean images, NaN on every other image (broken off the data).
+
+    The model the audit of issue 12 used: finite on the clean pass, NaN on perturbed images.
+    """
+
+    def __init__(self, net: nn.Module, clean: Tensor) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("clean", clean.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.net(x)
+        off = (x[:, None] - self.clean[None].to(x.dtype)).flatten(2).abs().amax(2).amin(1) > 0
+        return torch.where(off[:, None], torch.full_like(out, math.nan), out)
 
 
 class ProtocolAttack:

@@ -51,10 +51,122 @@ class ApiCase:
     warns: bool = False
 
 
+def conv_net(classes: int = 10) -> nn.Module:
+    """A small convolutional classifier on 3-channel 8x8 images, in eval mode."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, classes)).eval()
+
+
+class _Scaled(nn.Module):
+    """``net()`` with its logits multiplied by ``factor`` (NaN: a model that breaks on every input)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.net, self.factor = net(), factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * self.factor
+
+
+def nan_net() -> nn.Module:
+    """A model whose every logit is NaN."""
+    return _Scaled(float("nan"))
+
+
+def flat_net() -> nn.Module:
+    """A model with one score per image, shape ``(N,)`` instead of ``(N, classes)``."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 1), nn.Flatten(0)).eval()
+
+
+class _Labels(nn.Module):
+    """``net()``'s predicted labels, one-hot but as int64: a model that returns no scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = net()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.one_hot(self.net(x).argmax(1), 10)
+
+
+def labels_net() -> nn.Module:
+    """A model whose output is int64 one-hot labels instead of float logits."""
+    return _Labels()
+
+
+def data(n: int = 4, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images(n, **kw), labels(n))``."""
+    return images(n, **kw), labels(n)
+
+
 def _attacks() -> Any:
     import attacks
 
     return attacks
+
+
+def _ev() -> Any:
+    import bandlimit.evaluation
+
+    return bandlimit.evaluation
+
+
+def _defenses() -> Any:
+    import defenses
+
+    return defenses
+
+
+def _spectral() -> Any:
+    import bandlimit.spectral
+
+    return bandlimit.spectral
+
+
+def pgd(**kw: Any) -> Any:
+    """A one-step PGD (eps 0.1 unless given)."""
+    return _attacks().PGD(**{"eps": 0.1, "steps": 1, **kw})
+
+
+def attack(make: Callable[[], Any], model: Any = None, x: Any = None, y: Any = None, **kw: Any) -> Any:
+    """``make()(model, x, y, **kw)`` with ``net()``, ``images()``, ``labels()`` for what is not given."""
+    return make()(net() if model is None else model, images() if x is None else x, labels() if y is None else y, **kw)
+
+
+def evaluate(**kw: Any) -> Any:
+    """``evaluate`` of ``net()`` on ``data()`` under ``[pgd()]``, without checks, unless given."""
+    model, batch, attacks = kw.pop("model", None), kw.pop("data", None), kw.pop("attacks", None)
+    kw = {"checks": False, **kw}
+    return _ev().evaluate(
+        net() if model is None else model, data() if batch is None else batch, attacks or [pgd()], **kw
+    )
+
+
+def heatmap(model: Any = None, batch: Any = None, **kw: Any) -> Any:
+    """``fourier_heatmap`` of ``net()`` on ``data()`` (norm 1, one central cell unless given)."""
+    kw = {"norm": 1.0, "cells": "central:1", **kw}
+    return _ev().fourier_heatmap(net() if model is None else model, data() if batch is None else batch, **kw)
+
+
+def filtered(model: Any = None, batch: Any = None, **kw: Any) -> Any:
+    """``filtered_accuracy`` of ``net()`` on ``data()`` (one bandwidth, one radius unless given)."""
+    kw = {"bandwidths": [4], "radii": [2], **kw}
+    return _ev().filtered_accuracy(net() if model is None else model, data() if batch is None else batch, **kw)
+
+
+def spectrum(model: Any = None, batch: Any = None, attacks: Any = None, **kw: Any) -> Any:
+    """``perturbation_spectrum`` of ``net()`` on ``data()`` under ``pgd()`` unless given."""
+    model, batch = net() if model is None else model, data() if batch is None else batch
+    return _ev().perturbation_spectrum(model, batch, pgd() if attacks is None else attacks, **kw)
+
+
+def post_averaging(model: Any = None, **kw: Any) -> Any:
+    """``PostAveraging`` of ``net()`` (radius 1 unless given)."""
+    return _defenses().PostAveraging(net() if model is None else model, **{"radius": 1.0, **kw})
+
+
+#: A state file in a folder that does not exist (this test file is no folder, and none is created).
+_NO_FOLDER = Path(__file__) / "state.pt"
 
 
 API_CASES: list[ApiCase] = [
@@ -72,6 +184,653 @@ API_CASES: list[ApiCase] = [
         lambda: _attacks().PGD(eps=0.1)(net(), images() * 255, labels()),
         ValueError,
         ("[0, 1]",),
+    ),
+    # ---- attack settings (checked when the attack is built)
+    ApiCase("pgd-eps-nan", lambda: pgd(eps=float("nan")), ValueError, ("eps", "finite")),
+    ApiCase("pgd-eps-string", lambda: pgd(eps="8/255"), TypeError, ("eps", "number", "str")),
+    ApiCase("pgd-eps-bool", lambda: pgd(eps=True), TypeError, ("eps", "bool")),
+    ApiCase("pgd-eps-missing", lambda: _attacks().create_attack("pgd"), TypeError, ("missing", "eps")),
+    ApiCase(
+        "pgd-unknown-setting", lambda: _attacks().create_attack("pgd", eps=0.1, foo=1), TypeError, ("foo", "steps")
+    ),
+    ApiCase("pgd-steps-float", lambda: pgd(steps=1.5), TypeError, ("steps", "1.5")),
+    ApiCase("pgd-steps-bool", lambda: pgd(steps=True), TypeError, ("steps", "True")),
+    ApiCase("pgd-rel-stepsize-zero", lambda: pgd(rel_stepsize=0), ValueError, ("rel_stepsize", "> 0")),
+    ApiCase("pgd-abs-stepsize-negative", lambda: pgd(abs_stepsize=-1), ValueError, ("abs_stepsize", "> 0")),
+    ApiCase("pgd-restarts-zero", lambda: pgd(restarts=0), ValueError, ("restarts", ">= 1")),
+    ApiCase("pgd-loss-unknown", lambda: pgd(loss="hinge"), ValueError, ("loss", "'ce'", "'cw'")),
+    ApiCase("pgd-early-stop-string", lambda: pgd(early_stop="yes"), TypeError, ("early_stop", "True or False")),
+    ApiCase("pgd-random-start-int", lambda: pgd(random_start=1), TypeError, ("random_start", "True or False")),
+    ApiCase("pgd-eot-samples-zero", lambda: pgd(eot_samples=0), ValueError, ("eot_samples", ">= 1")),
+    ApiCase("pgd-norm-capitalised", lambda: pgd(norm="L2"), ValueError, ("norm", "'l2'")),
+    ApiCase("pgd-band-unknown", lambda: pgd(band="middle"), ValueError, ("band", "'mid'")),
+    ApiCase(
+        "pgd-band-space-unknown", lambda: pgd(band="low", band_space="wavelet"), ValueError, ("band_space", "'dct'")
+    ),
+    ApiCase(
+        "pgd-band-edges-crossed", lambda: pgd(band="mid", band_low=0.6, band_high=0.2), ValueError, ("low <= high",)
+    ),
+    ApiCase("pgd-band-low-negative", lambda: pgd(band="low", band_low=-1), ValueError, ("low", ">= 0")),
+    ApiCase("pgd-band-mask-3d", lambda: pgd(band=torch.ones(2, 8, 8, 8)), ValueError, ("band", "(H, W)")),
+    ApiCase(
+        "pgd-band-mask-not-binary",
+        lambda: attack(lambda: pgd(band=torch.full((8, 8), 2.0))),
+        ValueError,
+        ("band", "0s and 1s"),
+    ),
+    ApiCase(
+        "pgd-band-mask-empty", lambda: attack(lambda: pgd(band=torch.zeros(8, 8))), ValueError, ("band", "all zeros")
+    ),
+    ApiCase(
+        "pgd-band-mask-size",
+        lambda: attack(lambda: pgd(band=torch.ones(5, 5))),
+        ValueError,
+        ("band", "(8, 8)", "(5, 5)"),
+    ),
+    ApiCase("pgd-amp-string", lambda: pgd(amp="yes"), TypeError, ("amp", "True or False")),
+    ApiCase("pgd-replace-bad-value", lambda: pgd().replace(steps=0), ValueError, ("steps", ">= 1")),
+    ApiCase("pgd-replace-unknown", lambda: pgd().replace(stepz=2), TypeError, ("stepz", "valid settings")),
+    ApiCase("pgd-eps-8-warns", lambda: pgd(eps=8), UserWarning, ("eps=8", "8/255"), warns=True),
+    ApiCase(
+        "pgd-l2-eps-beyond-diameter-warns",
+        lambda: attack(lambda: pgd(eps=30.0, norm="l2")),
+        UserWarning,
+        ("eps=30", "l2 budget", "30/255"),
+        warns=True,
+    ),
+    ApiCase("apgd-loss-unknown", lambda: _attacks().APGD(eps=0.1, loss="cw"), ValueError, ("loss", "'dlr'")),
+    ApiCase("apgd-rho-above-one", lambda: _attacks().APGD(eps=0.1, rho=2), ValueError, ("rho", "[0, 1]")),
+    ApiCase(
+        "apgd-momentum-negative", lambda: _attacks().APGD(eps=0.1, momentum=-1), ValueError, ("momentum", "[0, 1]")
+    ),
+    ApiCase("apgd-targets-zero", lambda: _attacks().APGD(eps=0.1, targets=0), ValueError, ("targets", ">= 1")),
+    ApiCase(
+        "apgd-target-order-unknown",
+        lambda: _attacks().APGD(eps=0.1, targets=3, target_order="random"),
+        ValueError,
+        ("target_order", "'logit'"),
+    ),
+    ApiCase(
+        "apgd-as-many-targets-as-classes",
+        lambda: attack(lambda: _attacks().APGD(eps=0.1, targets=10, steps=1)),
+        ValueError,
+        ("targets", "fewer", "10"),
+    ),
+    ApiCase(
+        "apgd-dlr-two-classes",
+        lambda: attack(lambda: _attacks().APGD(eps=0.1, loss="dlr", steps=1), net(2), y=labels(value=1)),
+        ValueError,
+        ("DLR", "3 classes", "loss='ce'"),
+    ),
+    ApiCase("fgsm-abs-stepsize-zero", lambda: _attacks().FGSM(eps=0.1, abs_stepsize=0), ValueError, ("abs_stepsize",)),
+    ApiCase("fgsm-eps-8-warns", lambda: _attacks().FGSM(eps=8), UserWarning, ("eps=8", "8/255"), warns=True),
+    ApiCase("simba-eps-zero", lambda: _attacks().SimBA(eps=0), ValueError, ("eps", "> 0")),
+    ApiCase("simba-basis-unknown", lambda: _attacks().SimBA(basis="fourier"), ValueError, ("basis", "'pixel'")),
+    ApiCase("simba-max-queries-zero", lambda: _attacks().SimBA(max_queries=0), ValueError, ("max_queries", ">= 1")),
+    ApiCase("simba-order-unknown", lambda: _attacks().SimBA(order="zigzag"), ValueError, ("order", "'strided'")),
+    ApiCase("simba-stride-zero", lambda: _attacks().SimBA(stride=0), ValueError, ("stride", ">= 1")),
+    ApiCase("simba-linf-bound-negative", lambda: _attacks().SimBA(linf_bound=-1), ValueError, ("linf_bound", "> 0")),
+    ApiCase(
+        "simba-linf-bound-8-warns",
+        lambda: _attacks().SimBA(linf_bound=8),
+        UserWarning,
+        ("linf_bound=8", "8/255"),
+        warns=True,
+    ),
+    ApiCase(
+        "simba-freq-dims-beyond-image",
+        lambda: attack(lambda: _attacks().SimBA(freq_dims=99, max_queries=2)),
+        ValueError,
+        ("freq_dims", "8x8", "None"),
+    ),
+    ApiCase("square-p-init-zero", lambda: _attacks().Square(eps=0.1, p_init=0), ValueError, ("p_init", "(0, 1]")),
+    ApiCase("square-p-init-above-one", lambda: _attacks().Square(eps=0.1, p_init=1.5), ValueError, ("p_init", "1.5")),
+    ApiCase("square-loss-unknown", lambda: _attacks().Square(eps=0.1, loss="dlr"), ValueError, ("loss", "'margin'")),
+    ApiCase(
+        "square-one-pixel-images",
+        lambda: attack(
+            lambda: _attacks().Square(eps=0.1, max_queries=2),
+            nn.Sequential(nn.Flatten(), nn.Linear(3, 10)),
+            torch.rand(4, 3, 1, 1),
+        ),
+        ValueError,
+        ("2x2", "1x1"),
+    ),
+    ApiCase("square-eps-8-warns", lambda: _attacks().Square(eps=8), UserWarning, ("eps=8", "8/255"), warns=True),
+    ApiCase("fourier-norm-negative", lambda: _attacks().FourierBasisAttack(norm_l2=-1), ValueError, ("norm_l2", "> 0")),
+    ApiCase("fourier-cells-flat", lambda: _attacks().FourierBasisAttack(cells=(1, 2)), ValueError, ("cells", "(P, 2)")),
+    ApiCase("fourier-order-unknown", lambda: _attacks().FourierBasisAttack(order="random"), ValueError, ("order",)),
+    ApiCase(
+        "fourier-cells-beyond-image",
+        lambda: attack(lambda: _attacks().FourierBasisAttack(cells=((99, 99),))),
+        ValueError,
+        ("cells", "[0, 7]", "(99, 99)"),
+    ),
+    ApiCase(
+        "fourier-channels-mismatch",
+        lambda: attack(lambda: _attacks().FourierBasisAttack(channels=1, cells=((1, 1),))),
+        ValueError,
+        ("1-channel", "channels=3"),
+    ),
+    ApiCase("torchattacks-unknown", lambda: _attacks().TorchAttack("NoSuch", eps=0.1), ValueError, ("NoSuch", "'PGD'")),
+    ApiCase("torchattacks-not-a-name", lambda: _attacks().TorchAttack(123), TypeError, ("name_or_class", "123")),
+    ApiCase(
+        "torchattacks-unknown-argument",
+        lambda: _attacks().TorchAttack("PGD", eps=0.1, foo=3),
+        TypeError,
+        ("foo", "steps"),
+    ),
+    ApiCase(
+        "transfer-source-not-module",
+        lambda: _attacks().TransferAttack(source=object(), attack=pgd()),
+        TypeError,
+        ("source", "torch.nn.Module"),
+    ),
+    ApiCase(
+        "transfer-attack-string",
+        lambda: _attacks().TransferAttack(source=net(), attack="pgd"),
+        TypeError,
+        ("attack", "str"),
+    ),
+    ApiCase(
+        "create-attack-typo",
+        lambda: _attacks().create_attack("pgdd", eps=0.1),
+        ValueError,
+        ("unknown attack", "did you mean", "'pgd'"),
+    ),
+    # ---- attack calls (checked before any work)
+    ApiCase("attack-images-3d", lambda: attack(pgd, x=images()[0]), ValueError, ("(N, C, H, W)", "unsqueeze(0)")),
+    ApiCase(
+        "attack-images-uint8",
+        lambda: attack(pgd, x=(images() * 255).to(torch.uint8)),
+        TypeError,
+        ("uint8", "x.float() / 255"),
+    ),
+    ApiCase(
+        "attack-images-nan",
+        lambda: attack(pgd, x=images().masked_fill(images() > 0.9, float("nan"))),
+        ValueError,
+        ("x", "NaN"),
+    ),
+    ApiCase("attack-images-empty", lambda: attack(pgd, x=images()[:0], y=labels()[:0]), ValueError, ("empty batch",)),
+    ApiCase("attack-images-numpy", lambda: attack(pgd, x=images().numpy()), TypeError, ("x", "ndarray")),
+    ApiCase("attack-labels-float", lambda: attack(pgd, y=labels().float()), TypeError, ("y", "y.long()")),
+    ApiCase("attack-labels-list", lambda: attack(pgd, y=[0, 1, 2, 3]), TypeError, ("y", "list")),
+    ApiCase("attack-labels-too-few", lambda: attack(pgd, y=labels(3)), ValueError, ("y", "(4,)", "(3,)")),
+    ApiCase("attack-labels-column", lambda: attack(pgd, y=labels()[:, None]), ValueError, ("y", "(4, 1)")),
+    ApiCase(
+        "attack-label-equal-to-classes",
+        lambda: attack(pgd, y=labels(value=10)),
+        ValueError,
+        ("y", "[0, 9]", "10 outputs", "sample 0"),
+    ),
+    ApiCase("attack-label-negative", lambda: attack(pgd, y=labels(value=-1)), ValueError, ("y", "-1", "[0, 9]")),
+    ApiCase(
+        "attack-targets-beyond-classes",
+        lambda: attack(pgd, targets=labels(value=10)),
+        ValueError,
+        ("targets", "[0, 9]"),
+    ),
+    ApiCase(
+        "attack-targets-equal-labels",
+        lambda: attack(pgd, targets=labels()),
+        ValueError,
+        ("targets", "other than the true label", "sample 0"),
+    ),
+    ApiCase("attack-generator-int", lambda: attack(pgd, generator=123), TypeError, ("generator", "torch.Generator")),
+    ApiCase(
+        "attack-model-tuple-output",
+        lambda: attack(pgd, nn.Sequential(net(), nn.Unflatten(1, (2, 5)))),
+        ValueError,
+        ("(4, classes)", "(4, 2, 5)"),
+    ),
+    ApiCase("attack-model-one-score", lambda: attack(pgd, flat_net()), ValueError, ("(4, classes)", "(4,)")),
+    ApiCase(
+        "attack-model-predicts-labels", lambda: attack(pgd, labels_net()), TypeError, ("floating-point logits", "int64")
+    ),
+    ApiCase(
+        "attack-model-one-class",
+        lambda: attack(pgd, net(1), y=labels(value=0)),
+        ValueError,
+        ("at least 2 classes", "torch.cat([-z, z], dim=1)"),
+    ),
+    ApiCase("attack-model-nan", lambda: attack(pgd, nan_net()), ValueError, ("finite logits", "sample 0")),
+    ApiCase(
+        "attack-simba-model-nan",
+        lambda: attack(lambda: _attacks().SimBA(max_queries=2), nan_net()),
+        ValueError,
+        ("clean images", "finite logits"),
+    ),
+    ApiCase(
+        "attack-grey-images",
+        lambda: attack(pgd, conv_net(), images(channels=1)),
+        ValueError,
+        ("3-channel", "1-channel", "expand(-1, 3, -1, -1)"),
+    ),
+    ApiCase(
+        "attack-image-size",
+        lambda: attack(pgd, x=torch.rand(4, 3, 16, 16)),
+        ValueError,
+        ("(4, 3, 16, 16)", "channels, size and dtype"),
+    ),
+    ApiCase("attack-half-model", lambda: attack(pgd, net().half()), TypeError, ("torch.float16", "model.float()")),
+    ApiCase(
+        "attack-transfer-grey-source",
+        lambda: attack(
+            lambda: _attacks().TransferAttack(source=conv_net(), attack=pgd()),
+            nn.Sequential(nn.Flatten(), nn.Linear(64, 10)),
+            images(channels=1),
+        ),
+        ValueError,
+        ("3-channel", "1-channel"),
+    ),
+    # ---- evaluate
+    ApiCase(
+        "evaluate-attacks-none",
+        lambda: _ev().evaluate(net(), data(), None),
+        TypeError,
+        ("attacks", "PGD(eps=8 / 255)", "None"),
+    ),
+    ApiCase(
+        "evaluate-attacks-empty", lambda: _ev().evaluate(net(), data(), []), ValueError, ("attacks", "at least one")
+    ),
+    ApiCase("evaluate-attack-name", lambda: evaluate(attacks=["pgd"]), TypeError, ("attacks[0]", "str")),
+    ApiCase(
+        "evaluate-attack-class",
+        lambda: evaluate(attacks=[_attacks().PGD]),
+        TypeError,
+        ("class PGD", "PGD(eps=8 / 255)"),
+    ),
+    ApiCase("evaluate-model-not-module", lambda: evaluate(model=object()), TypeError, ("model", "torch.nn.Module")),
+    ApiCase("evaluate-data-string", lambda: evaluate(data="cifar10"), TypeError, ("data", "(x, y)", "str")),
+    ApiCase(
+        "evaluate-data-lengths",
+        lambda: evaluate(data=(images(), labels(3))),
+        ValueError,
+        ("data", "as many labels as images"),
+    ),
+    ApiCase("evaluate-n-zero", lambda: evaluate(n=0), ValueError, ("n", ">= 1")),
+    ApiCase("evaluate-n-float", lambda: evaluate(n=2.5), TypeError, ("n", "2.5")),
+    ApiCase("evaluate-batch-size-zero", lambda: evaluate(batch_size=0), ValueError, ("batch_size", ">= 1")),
+    ApiCase("evaluate-mode-unknown", lambda: evaluate(mode="worst"), ValueError, ("mode", "'cascade'")),
+    ApiCase("evaluate-eot-unknown", lambda: evaluate(eot="always"), ValueError, ("eot", "'auto'")),
+    ApiCase("evaluate-eot-samples-zero", lambda: evaluate(eot_samples=0), ValueError, ("eot_samples", ">= 1")),
+    ApiCase("evaluate-votes-string", lambda: evaluate(votes="many"), TypeError, ("votes", "'many'")),
+    ApiCase("evaluate-checks-string", lambda: evaluate(checks="yes"), TypeError, ("checks", "True or False")),
+    ApiCase("evaluate-seed-string", lambda: evaluate(seed="0"), TypeError, ("seed", "int", "str")),
+    ApiCase("evaluate-seed-float", lambda: evaluate(seed=1.5), TypeError, ("seed", "float")),
+    ApiCase(
+        "evaluate-state-path-folder",
+        lambda: evaluate(state_path=Path(__file__).parent),
+        ValueError,
+        ("state_path", "a file", "folder"),
+    ),
+    ApiCase(
+        "evaluate-state-path-no-folder",
+        lambda: evaluate(state_path=_NO_FOLDER),
+        ValueError,
+        ("state_path", "does not exist"),
+    ),
+    ApiCase(
+        "evaluate-state-path-foreign-file",
+        lambda: evaluate(state_path=__file__),
+        ValueError,
+        ("state_path", "cannot read", "evaluation state"),
+    ),
+    ApiCase("evaluate-state-path-int", lambda: evaluate(state_path=3), TypeError, ("state_path", "file path", "int")),
+    ApiCase("evaluate-budget-negative", lambda: evaluate(budget_s=-1), ValueError, ("budget_s", ">= 0")),
+    ApiCase("evaluate-index-offset-negative", lambda: evaluate(index_offset=-1), ValueError, ("index_offset", ">= 0")),
+    ApiCase("evaluate-index-offset-string", lambda: evaluate(index_offset="1"), TypeError, ("index_offset", "str")),
+    ApiCase("evaluate-device-unknown", lambda: evaluate(device="gpu"), ValueError, ("device", "'cuda'", "'gpu'")),
+    ApiCase(
+        "evaluate-sanity-attack-l2-small",
+        lambda: evaluate(checks=True, sanity_attack=pgd(norm="l2")),
+        ValueError,
+        ("sanity_attack", "mid-grey"),
+    ),
+    ApiCase("evaluate-progress-string", lambda: evaluate(progress="yes"), TypeError, ("progress", "callable")),
+    ApiCase(
+        "evaluate-label-beyond-classes",
+        lambda: evaluate(data=(images(), labels(value=10))),
+        ValueError,
+        ("data labels", "[0, 9]", "10 outputs"),
+    ),
+    ApiCase(
+        "evaluate-labels-float",
+        lambda: evaluate(data=(images(), labels().float())),
+        TypeError,
+        ("data labels", "use labels.long()"),
+    ),
+    ApiCase(
+        "evaluate-images-uint8",
+        lambda: evaluate(data=((images() * 255).to(torch.uint8), labels())),
+        TypeError,
+        ("data images", "use images.float() / 255"),
+    ),
+    ApiCase(
+        "evaluate-images-0-255",
+        lambda: evaluate(data=(images() * 255, labels())),
+        ValueError,
+        ("data images", "[0, 1]", "Normalize"),
+    ),
+    ApiCase("evaluate-model-one-score", lambda: evaluate(model=flat_net()), ValueError, ("(4, classes)", "(4,)")),
+    ApiCase(
+        "evaluate-model-predicts-labels", lambda: evaluate(model=labels_net()), TypeError, ("floating-point logits",)
+    ),
+    ApiCase("evaluate-n-string", lambda: evaluate(n="5"), TypeError, ("n", "'5'")),
+    ApiCase("evaluate-model-nan", lambda: evaluate(model=nan_net()), ValueError, ("clean images", "finite logits")),
+    ApiCase(
+        "evaluate-grey-images",
+        lambda: evaluate(model=conv_net(), data=data(channels=1)),
+        ValueError,
+        ("data images", "3-channel", "1-channel"),
+    ),
+    ApiCase(
+        "evaluate-bfloat16-model",
+        lambda: evaluate(model=net().bfloat16()),
+        TypeError,
+        ("torch.bfloat16", "model.float()"),
+    ),
+    ApiCase("evaluate-n-beyond-data-warns", lambda: evaluate(n=1000), UserWarning, ("n=1000", "4 samples"), warns=True),
+    # ---- fourier_heatmap
+    ApiCase("heatmap-norm-negative", lambda: heatmap(norm=-1), ValueError, ("norm", ">= 0")),
+    ApiCase("heatmap-norm-nan", lambda: heatmap(norm=float("nan")), ValueError, ("norm", "finite")),
+    ApiCase("heatmap-norm-missing", lambda: _ev().fourier_heatmap(net(), data()), TypeError, ("norm",)),
+    ApiCase(
+        "heatmap-cells-beyond-image", lambda: heatmap(cells="central:99"), ValueError, ("central:99", "K <= 8", "8x8")
+    ),
+    ApiCase("heatmap-cells-zero", lambda: heatmap(cells="central:0"), ValueError, ("cells", "K >= 1")),
+    ApiCase("heatmap-cells-word", lambda: heatmap(cells="all"), ValueError, ("cells", "'central:K'", "'all'")),
+    ApiCase("heatmap-cells-empty", lambda: heatmap(cells=[]), ValueError, ("cells", "at least one", "None")),
+    ApiCase("heatmap-cells-outside", lambda: heatmap(cells=[(99, 0)]), ValueError, ("cells", "[0, 7]", "(99, 0)")),
+    ApiCase("heatmap-cells-flat", lambda: heatmap(cells=[1, 2]), ValueError, ("cells", "(P, 2)")),
+    ApiCase("heatmap-random-sign-string", lambda: heatmap(random_sign="yes"), TypeError, ("random_sign",)),
+    ApiCase("heatmap-pass-size-zero", lambda: heatmap(pass_size=0), ValueError, ("pass_size", ">= 1")),
+    ApiCase("heatmap-seed-string", lambda: heatmap(seed="x"), TypeError, ("seed", "int")),
+    ApiCase("heatmap-model-one-score", lambda: heatmap(flat_net()), ValueError, ("(4, classes)", "(4,)")),
+    ApiCase("heatmap-model-predicts-labels", lambda: heatmap(labels_net()), TypeError, ("floating-point logits",)),
+    ApiCase(
+        "heatmap-label-beyond-classes",
+        lambda: heatmap(batch=(images(), labels(value=10))),
+        ValueError,
+        ("data labels", "[0, 9]"),
+    ),
+    ApiCase("heatmap-model-nan", lambda: heatmap(nan_net()), ValueError, ("clean images", "finite logits")),
+    ApiCase(
+        "heatmap-grey-images", lambda: heatmap(conv_net(), data(channels=1)), ValueError, ("3-channel", "1-channel")
+    ),
+    ApiCase("heatmap-n-beyond-data-warns", lambda: heatmap(n=100), UserWarning, ("n=100", "4 samples"), warns=True),
+    ApiCase("heatmap-cells-helper", lambda: _ev().heatmap_cells(8, 8, "central:99"), ValueError, ("K <= 8",)),
+    ApiCase("fourier-noise-norm-zero", lambda: _ev().fourier_noise_norm(0), ValueError, ("image_size", ">= 1")),
+    # ---- filtered_accuracy
+    ApiCase("filtered-bandwidth-negative", lambda: filtered(bandwidths=[-1]), ValueError, ("bandwidths", "> 0")),
+    ApiCase("filtered-bandwidths-string", lambda: filtered(bandwidths="3"), TypeError, ("bandwidths", "sequence")),
+    ApiCase(
+        "filtered-bandwidth-nan", lambda: filtered(bandwidths=[float("nan")]), ValueError, ("bandwidths", "finite")
+    ),
+    ApiCase("filtered-bandwidth-beyond-image", lambda: filtered(bandwidths=[99]), ValueError, ("bandwidth", "(0, 8]")),
+    ApiCase("filtered-radius-zero", lambda: filtered(radii=[0]), ValueError, ("radii", "> 0")),
+    ApiCase(
+        "filtered-both-sweeps-empty",
+        lambda: filtered(bandwidths=[], radii=[]),
+        ValueError,
+        ("bandwidths, radii", "empty"),
+    ),
+    ApiCase("filtered-shape-unknown", lambda: filtered(shape="circle"), ValueError, ("shape", "'disc'")),
+    ApiCase("filtered-rescale-string", lambda: filtered(rescale="yes"), TypeError, ("rescale", "True or False")),
+    ApiCase(
+        "filtered-label-negative",
+        lambda: filtered(batch=(images(), labels(value=-1))),
+        ValueError,
+        ("data labels", "-1"),
+    ),
+    ApiCase("filtered-model-nan", lambda: filtered(nan_net()), ValueError, ("clean images", "finite logits")),
+    ApiCase("filtered-model-one-score", lambda: filtered(flat_net()), ValueError, ("(4, classes)",)),
+    ApiCase("filtered-n-string", lambda: filtered(n="5"), TypeError, ("n", "'5'")),
+    # ---- perturbation_spectrum
+    ApiCase(
+        "spectrum-first-argument-list",
+        lambda: _ev().perturbation_spectrum([1, 2], images()),
+        TypeError,
+        ("x", "clean images", "a model", "list"),
+    ),
+    ApiCase(
+        "spectrum-shapes-differ",
+        lambda: _ev().perturbation_spectrum(images(), images(2)),
+        ValueError,
+        ("x_adv", "(4, 3, 8, 8)", "(2, 3, 8, 8)"),
+    ),
+    ApiCase(
+        "spectrum-edges-crossed",
+        lambda: _ev().perturbation_spectrum(images(), images(), low=0.6, high=0.2),
+        ValueError,
+        ("low <= high",),
+    ),
+    ApiCase(
+        "spectrum-x-adv-nan",
+        lambda: _ev().perturbation_spectrum(images(), images() * float("nan")),
+        ValueError,
+        ("x_adv", "NaN"),
+    ),
+    ApiCase(
+        "spectrum-images-uint8",
+        lambda: _ev().perturbation_spectrum((images() * 255).to(torch.uint8), images()),
+        TypeError,
+        ("uint8", "/ 255"),
+    ),
+    ApiCase(
+        "spectrum-tensors-with-attacks",
+        lambda: _ev().perturbation_spectrum(images(), images(), pgd()),
+        TypeError,
+        ("attacks", "None"),
+    ),
+    ApiCase(
+        "spectrum-model-without-attacks",
+        lambda: _ev().perturbation_spectrum(net(), data()),
+        TypeError,
+        ("attacks", "with a model"),
+    ),
+    ApiCase("spectrum-attack-name", lambda: spectrum(attacks="pgd"), TypeError, ("'pgd'", "create_attack")),
+    ApiCase("spectrum-batch-size-zero", lambda: spectrum(batch_size=0), ValueError, ("batch_size", ">= 1")),
+    ApiCase("spectrum-seed-string", lambda: spectrum(seed="0"), TypeError, ("seed", "int")),
+    ApiCase(
+        "spectrum-label-beyond-classes",
+        lambda: spectrum(batch=(images(), labels(value=10))),
+        ValueError,
+        ("data labels", "[0, 9]"),
+    ),
+    ApiCase("spectrum-model-nan", lambda: spectrum(nan_net()), ValueError, ("clean images", "finite logits")),
+    # ---- defences
+    ApiCase("postavg-radius-negative", lambda: post_averaging(radius=-1), ValueError, ("radius", ">= 0")),
+    ApiCase("postavg-radius-nan", lambda: post_averaging(radius=float("nan")), ValueError, ("radius", "finite")),
+    ApiCase("postavg-samples-zero", lambda: post_averaging(samples=0), ValueError, ("samples", ">= 1")),
+    ApiCase(
+        "postavg-directions-unknown",
+        lambda: post_averaging(directions="uniform"),
+        ValueError,
+        ("directions", "'gaussian'"),
+    ),
+    ApiCase("postavg-average-unknown", lambda: post_averaging(average="votes"), ValueError, ("average", "'probs'")),
+    ApiCase("postavg-chunk-size-zero", lambda: post_averaging(chunk_size=0), ValueError, ("chunk_size", ">= 1")),
+    ApiCase("postavg-seed-string", lambda: post_averaging(seed="x"), TypeError, ("seed", "str")),
+    ApiCase(
+        "postavg-seed-and-generator",
+        lambda: post_averaging(seed=1, generator=torch.Generator()),
+        ValueError,
+        ("seed/generator", "at most one"),
+    ),
+    ApiCase("postavg-model-not-module", lambda: post_averaging(object()), TypeError, ("model", "torch.nn.Module")),
+    ApiCase(
+        "postavg-antithetic-odd",
+        lambda: post_averaging(samples=3, directions="antithetic"),
+        ValueError,
+        ("samples", "even", "use 2 or 4"),
+    ),
+    ApiCase(
+        "postavg-too-many-orthogonal",
+        lambda: post_averaging(samples=400, directions="orthogonal")(images()),
+        ValueError,
+        ("samples", "192", "orthogonal"),
+    ),
+    ApiCase("postavg-images-3d", lambda: post_averaging()(images()[0]), ValueError, ("x", "(N, C, H, W)")),
+    ApiCase(
+        "postavg-images-float64",
+        lambda: post_averaging()(images(dtype=torch.float64)),
+        TypeError,
+        ("torch.float32", "x.to(torch.float32)"),
+    ),
+    ApiCase(
+        "postavg-grey-images",
+        lambda: post_averaging(conv_net())(images(channels=1)),
+        ValueError,
+        ("3-channel", "1-channel"),
+    ),
+    ApiCase(
+        "postavg-one-class-attacked",
+        lambda: attack(pgd, post_averaging(net(1)), y=labels(value=0)),
+        ValueError,
+        ("at least 2 classes",),
+    ),
+    ApiCase(
+        "directions-shape-int",
+        lambda: _defenses().sample_directions(2, 3, 8),
+        TypeError,
+        ("shape", "tuple of positive ints"),
+    ),
+    ApiCase("lowpass-no-size", lambda: _defenses().LowPassFilter(), ValueError, ("exactly one of bandwidth",)),
+    ApiCase(
+        "lowpass-both-sizes",
+        lambda: _defenses().LowPassFilter(bandwidth=2, radius=2),
+        ValueError,
+        ("exactly one of bandwidth",),
+    ),
+    ApiCase(
+        "lowpass-shape-unknown",
+        lambda: _defenses().LowPassFilter(bandwidth=2, shape="circle"),
+        ValueError,
+        ("shape", "'disc'"),
+    ),
+    ApiCase("lowpass-order-zero", lambda: _defenses().LowPassFilter(bandwidth=2, order=0), ValueError, ("order",)),
+    ApiCase(
+        "lowpass-bandwidth-beyond-image",
+        lambda: _defenses().LowPassFilter(bandwidth=99)(images()),
+        ValueError,
+        ("bandwidth", "(0, 8]"),
+    ),
+    ApiCase(
+        "highpass-bandwidth-string",
+        lambda: _defenses().HighPassFilter(bandwidth="2"),
+        TypeError,
+        ("bandwidth", "number"),
+    ),
+    ApiCase(
+        "filter-images-uint8",
+        lambda: _defenses().LowPassFilter(bandwidth=2)((images() * 255).to(torch.uint8)),
+        TypeError,
+        ("x", "x.float()"),
+    ),
+    ApiCase("smoothing-rho-negative", lambda: _defenses().smoothing_kernel(-1), ValueError, ("rho", ">= 0")),
+    ApiCase("smooth-no-conv", lambda: _defenses().smooth_first_conv(net(), 0.5), ValueError, ("nn.Conv2d",)),
+    ApiCase(
+        "smooth-layer-unknown",
+        lambda: _defenses().smooth_first_conv(conv_net(), 0.5, layer="conv9"),
+        ValueError,
+        ("layer", "'conv9'", "['0']"),
+    ),
+    ApiCase(
+        "smooth-layer-not-conv",
+        lambda: _defenses().smooth_first_conv(conv_net(), 0.5, layer="2"),
+        ValueError,
+        ("layer", "Linear"),
+    ),
+    ApiCase(
+        "smooth-preserve-norm-unknown",
+        lambda: _defenses().smooth_first_conv(conv_net(), 0.5, preserve_norm="l1"),
+        ValueError,
+        ("preserve_norm", "'sum'"),
+    ),
+    ApiCase(
+        "smooth-kernels-int",
+        lambda: _defenses().smooth_kernels(torch.ones(4, 3, 3, 3, dtype=torch.long), 0.5),
+        TypeError,
+        ("weight", "weight.float()"),
+    ),
+    ApiCase(
+        "apply-defence-typo",
+        lambda: _defenses().apply_defense(net(), "lowpas"),
+        ValueError,
+        ("unknown defence", "'lowpass'"),
+    ),
+    ApiCase(
+        "apply-defence-unknown-setting",
+        lambda: _defenses().apply_defense(net(), "lowpass", foo=1),
+        ValueError,
+        ("foo", "bandwidth"),
+    ),
+    ApiCase(
+        "apply-defence-missing-setting",
+        lambda: _defenses().apply_defense(net(), "postavg"),
+        ValueError,
+        ("missing", "radius"),
+    ),
+    ApiCase(
+        "input-filter-layer-string",
+        lambda: _defenses().with_input_filter(net(), "lowpass"),
+        TypeError,
+        ("layer", "torch.nn.Module"),
+    ),
+    # ---- spectral functions
+    ApiCase("dct2-vector", lambda: _spectral().dct2(torch.ones(8)), ValueError, ("at least 2 dims", "(8,)")),
+    ApiCase("dct2-int", lambda: _spectral().dct2(torch.ones(8, 8, dtype=torch.long)), TypeError, ("x.float()",)),
+    ApiCase("dct2-list", lambda: _spectral().dct2([[1.0]]), TypeError, ("torch.Tensor", "list")),
+    ApiCase("fft2c-vector", lambda: _spectral().fft2c(torch.ones(8)), ValueError, ("at least 2 dims",)),
+    ApiCase("band-mask-unknown", lambda: _spectral().band_mask(8, 8, "middle"), ValueError, ("band", "'mid'")),
+    ApiCase("band-mask-space", lambda: _spectral().band_mask(8, 8, "low", space="wavelet"), ValueError, ("space",)),
+    ApiCase("band-mask-size-float", lambda: _spectral().band_mask(8.0, 8, "low"), TypeError, ("h", "8.0")),
+    ApiCase("frequency-mask-no-size", lambda: _spectral().frequency_mask(8, 8), ValueError, ("exactly one of",)),
+    ApiCase("fourier-basis-outside", lambda: _spectral().fourier_basis(8, 8, 99, 0), ValueError, ("i", "[0, 7]", "99")),
+    ApiCase(
+        "fourier-basis-stack-outside",
+        lambda: _spectral().fourier_basis_stack(8, 8, torch.tensor([[99, 0]])),
+        ValueError,
+        ("cells", "(99, 0)"),
+    ),
+    ApiCase(
+        "radial-profile-bins-zero",
+        lambda: _spectral().radial_profile(torch.ones(8, 8), bins=0),
+        ValueError,
+        ("bins", ">= 1"),
+    ),
+    ApiCase(
+        "lowpass-negative-bandwidth",
+        lambda: _spectral().lowpass(images(), bandwidth=-1),
+        ValueError,
+        ("bandwidth", "> 0"),
+    ),
+    ApiCase(
+        "frequency-mask-shape-mismatch",
+        lambda: _spectral().apply_frequency_mask(images(), torch.ones(5, 5)),
+        ValueError,
+        ("mask", "(8, 8)", "(5, 5)"),
+    ),
+    ApiCase(
+        "rfft-mask-shape-mismatch",
+        lambda: _spectral().apply_rfft_mask(images(), torch.ones(5, 5)),
+        ValueError,
+        ("half", "(8, 5)", "(5, 5)"),
+    ),
+    ApiCase(
+        "frequency-split-radius-negative",
+        lambda: _spectral().frequency_split(images(), -1),
+        ValueError,
+        ("radius", "> 0"),
+    ),
+    ApiCase("dct-matrix-zero", lambda: _spectral().dct_matrix(0), ValueError, ("n", ">= 1")),
+    ApiCase(
+        "band-energy-edges-crossed",
+        lambda: _spectral().band_energy(images(), low=0.6, high=0.2),
+        ValueError,
+        ("low <= high",),
     ),
 ]
 

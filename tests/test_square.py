@@ -204,6 +204,7 @@ class TestMetaBump:
 
 
 # ------------------------------------------------------------------------- budgets
+@pytest.mark.filterwarnings("ignore:eps=.* budget exceeds:UserWarning")  # eps up to 2 on purpose
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     norm=st.sampled_from(["linf", "l2"]),

@@ -13,9 +13,13 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import torch
+from torch import Tensor, nn
+
+from bandlimit._checks import NonFiniteLogits
 from bandlimit.attack import Attack, ThreatModel
 
-__all__ = ["EOT_SETTINGS", "PlannedAttack", "check_attack", "plan_attacks", "with_eot"]
+__all__ = ["EOT_SETTINGS", "PlannedAttack", "attack_list", "check_attack", "plan_attacks", "with_eot"]
 
 _MEMBERS = ("name", "threat", "randomized", "uses_gradients", "run")
 
@@ -34,6 +38,11 @@ def check_attack(attack: object, where: str) -> Attack:
         TypeError: a protocol member is missing, ``run`` is not callable, ``threat`` is not a
             :class:`~bandlimit.attack.ThreatModel` or ``uses_gradients`` is not a bool.
     """
+    if isinstance(attack, type):
+        raise TypeError(
+            f"{where}: expected an attack object, got the class {attack.__name__}; build one with its "
+            f"settings, e.g. {attack.__name__}(eps=8 / 255)"
+        )
     what = f"{where} ({type(attack).__name__})"
     if not isinstance(attack, Attack) or not callable(attack.run):
         missing = [m for m in _MEMBERS if not hasattr(attack, m)] or ["a callable run"]
@@ -102,6 +111,18 @@ class PlannedAttack:
         """Key of the threat group: the attacks sharing norm and eps."""
         return self.threat.key
 
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, *, generator: torch.Generator, start: int) -> Any:
+        """Run the attack on a batch whose first sample has global index ``start``.
+
+        Raises:
+            NonFiniteLogits: the model gave NaN or inf logits during the attack (the message
+                names this attack's key and the batch).
+        """
+        try:
+            return self.attack.run(model, x, y, generator=generator)
+        except NonFiniteLogits as err:
+            raise NonFiniteLogits(f"attack {self.key} on the batch of samples {start}+: {err}") from err
+
     def describe(self) -> dict[str, Any]:
         """What a result records about the attack (its configuration entry)."""
         return {
@@ -114,14 +135,38 @@ class PlannedAttack:
         }
 
 
-def plan_attacks(attacks: Iterable[object]) -> list[PlannedAttack]:
+def attack_list(attacks: Any) -> list[object]:
+    """``attacks`` as a list: one attack object, or an iterable of them.
+
+    Raises:
+        TypeError: None, a string (an attack's name rather than the attack) or not iterable.
+    """
+    if hasattr(attacks, "run"):  # one attack (or an attack class, which check_attack explains)
+        return [attacks]
+    if isinstance(attacks, str):
+        raise TypeError(
+            f"attacks: expected attack objects, got the string {attacks!r}; build them first, e.g. "
+            f"attacks.create_attack({attacks!r}, eps=8 / 255)"
+        )
+    if not isinstance(attacks, Iterable):
+        got = "None" if attacks is None else type(attacks).__name__
+        raise TypeError(
+            f"attacks: expected an attack or a list of attacks (e.g. [attacks.PGD(eps=8 / 255)]), got {got}"
+        )
+    return list(attacks)
+
+
+def plan_attacks(attacks: Any) -> list[PlannedAttack]:
     """Check every attack and give it its key (``#n`` appended to the n-th repeat).
+
+    Args:
+        attacks: One attack or an iterable of attacks (see :func:`attack_list`).
 
     Raises:
         ValueError: no attack.
-        TypeError: see :func:`check_attack` (the message names the position).
+        TypeError: see :func:`attack_list` and :func:`check_attack` (the message names the position).
     """
-    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attacks)]
+    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attack_list(attacks))]
     if not checked:
         raise ValueError("attacks: expected at least one attack, got an empty list")
     plan, seen = [], {}

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_logits
+from bandlimit._checks import check_label_range, check_logits
 from bandlimit._progress import Progress, notify
+from bandlimit._torch import first_forward
 from bandlimit.evaluation import checks as _chk
 from bandlimit.evaluation._common import derive_generator, predict
 from bandlimit.evaluation._plan import PlannedAttack, check_attack, with_eot
@@ -33,6 +34,8 @@ __all__ = ["PROBE_SAMPLES", "RANDOMIZED_VOTES", "Probe", "Runner", "probe_model"
 RANDOMIZED_VOTES = 5
 #: Samples of the first batch used by the model checks and the huge-eps probe.
 PROBE_SAMPLES = 64
+
+_CLEAN = "model output on the clean images"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,18 +61,22 @@ class Probe:
 
 
 def probe_model(model: nn.Module, x: Tensor, y: Tensor, votes: int | str, start: int) -> Probe:
+    """Probe the model on the first samples of the first batch (``start`` is its global index).
+
+    Raises:
+        ValueError, TypeError: images the model cannot take (named clearly), malformed logits or
+            labels outside the model's output width.
+        NonFiniteLogits: NaN or inf logits.
+    """
     x0, y0 = x[:PROBE_SAMPLES], y[:PROBE_SAMPLES]
     with torch.no_grad():
-        logits = model(x0)
-    num_classes = check_logits(logits, x0.shape[0])
-    if int(y0.max()) >= num_classes or int(y0.min()) < 0:
-        raise ValueError(
-            f"data labels: expected values in [0, {num_classes - 1}] for a model with "
-            f"{num_classes} outputs, got [{int(y0.min())}, {int(y0.max())}]"
-        )
+        logits = first_forward(model, x0, "data images")
+    num_classes = check_logits(logits, x0.shape[0], _CLEAN, samples=start)
+    check_label_range(y0, num_classes, "data labels", samples=start)
     randomized = _chk.is_randomized(model, x0)
     n_votes = votes if isinstance(votes, int) else (RANDOMIZED_VOTES if randomized else 1)
-    return Probe(x0, y0, logits, randomized, n_votes, predict(model, x0, n_votes) == y0, start)
+    correct = predict(model, x0, n_votes, name=_CLEAN, samples=start) == y0
+    return Probe(x0, y0, logits, randomized, n_votes, correct, start)
 
 
 @dataclasses.dataclass
@@ -112,12 +119,14 @@ class Runner:
         idx = mask.nonzero().squeeze(1)
         if idx.numel():
             xs, ys = x[idx], y[idx]
-            out = p.attack.run(self.model, xs, ys, generator=derive_generator(self.seed, p.key, start, device=x.device))
+            gen = derive_generator(self.seed, p.key, start, device=x.device)
+            out = p.run(self.model, xs, ys, generator=gen, start=start)
             # A bare tensor is accepted too; verify_adversarial names anything else.
             x_adv = out if isinstance(out, Tensor) else getattr(out, "x_adv", None)
             x_adv, d = verify_adversarial(xs, x_adv, norm=p.norm, eps=p.eps, attack=p.key, indices=idx + start)
             idx_cpu = idx.cpu()
-            pred[idx_cpu] = predict(self.model, x_adv, self.votes).cpu()
+            name = f"model output on the adversarial examples of attack {p.key}"
+            pred[idx_cpu] = predict(self.model, x_adv, self.votes, name=name, samples=idx + start).cpu()
             dist[idx_cpu] = d.cpu()
             q = getattr(out, "queries", None)
             if isinstance(q, Tensor) and q.shape == (idx.numel(),):
@@ -135,9 +144,8 @@ class Runner:
         checksum = batch_checksum(x, y)
         record = self.state.find(start, checksum, x.shape[0])
         if record is None:
-            record = self.state.add_batch(
-                BatchRecord(start, checksum, y.cpu(), predict(self.model, x, self.votes).cpu())
-            )
+            clean = predict(self.model, x, self.votes, name=_CLEAN, samples=start, y=y)
+            record = self.state.add_batch(BatchRecord(start, checksum, y.cpu(), clean.cpu()))
         correct = record.clean_pred.to(x.device) == y
         for members in group_members(plan, self.mode).values():
             alive = correct.clone()

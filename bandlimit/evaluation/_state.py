@@ -128,11 +128,24 @@ class EvaluationState:
         self.config_json = json.dumps(config, sort_keys=True, default=repr)
         self.fingerprint = fingerprint(config)
         self.batches: dict[int, BatchRecord] = {}
-        if path is not None and path.exists():
+        if path is None:
+            return
+        # Checked now, not at the first save after an attack x batch of work.
+        if path.is_dir():
+            raise ValueError(f"state_path: expected a file, got the folder {path}; use e.g. {path / 'state.pt'}")
+        if not path.parent.is_dir():
+            raise ValueError(f"state_path: the folder {path.parent} does not exist; create it or choose another path")
+        if path.exists():
             self._load(path)
 
     def _load(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch.load raises many kinds (pickle, zip, EOF) for a foreign file
+            raise ValueError(
+                f"state_path: cannot read {path} as an evaluation state ({type(err).__name__}); "
+                "delete it or choose another state_path"
+            ) from err
         version = state.get("version") if isinstance(state, dict) else None
         if version != STATE_VERSION:
             found = f"state version {version}" if isinstance(version, int) else "not an evaluation state file"

@@ -28,7 +28,7 @@ from bandlimit._checks import check_bool, check_choice, check_positive, check_po
 from bandlimit._env import environment
 from bandlimit._progress import Progress, notify, progress_option
 from bandlimit._torch import model_guard, resolve_device
-from bandlimit.evaluation._common import batches, check_model, known_total
+from bandlimit.evaluation._common import batches, check_model, known_total, predict
 from bandlimit.evaluation.analysis_results import FilteredResult
 from bandlimit.spectral import frequency_split, highpass, lowpass
 
@@ -74,7 +74,9 @@ def _sweep(values: Any, name: str, default: list[float]) -> list[float]:
         return default
     if isinstance(values, (int, float)) and not isinstance(values, bool):
         values = [values]
-    if not isinstance(values, Sequence):
+    if isinstance(values, Tensor) and values.dim() <= 1:
+        values = values.reshape(-1).tolist()
+    if not isinstance(values, Sequence) or isinstance(values, str):
         raise TypeError(f"{name}: expected a sequence of numbers, got {type(values).__name__}")
     return [check_positive(v, name) for v in values]
 
@@ -121,6 +123,10 @@ def filtered_accuracy(
     check_positive_int(batch_size, "batch_size")
     check_bool(rescale, "rescale")
     check_bool(clip, "clip")
+    # The sweeps' defaults depend on the image size; given ones are checked before any data is read.
+    given = [_sweep(v, k, []) for v, k in ((bandwidths, "bandwidths"), (radii, "radii")) if v is not None]
+    if len(given) == 2 and not any(given):
+        raise ValueError("bandwidths, radii: expected at least one value in either, got two empty sweeps")
     dev = resolve_device(device, model=model)
     bws: list[float] | None = None
     rads: list[float] | None = None
@@ -128,13 +134,14 @@ def filtered_accuracy(
     clean, seen, step = 0, 0, 0
     total = -(-known_total(data, n) // batch_size)
 
-    def correct(images: Tensor, y: Tensor) -> int:
+    def correct(images: Tensor, y: Tensor, start: int, what: str) -> int:
         if clip:
             images = images.clamp(0.0, 1.0)
-        return int((model(images).argmax(dim=1) == y).sum())
+        pred = predict(model, images, name=f"model output on {what}", samples=start)
+        return int((pred == y).sum())
 
     with model_guard(model), torch.no_grad():
-        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n):
+        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n, model=model):
             h, w = x.shape[-2:]
             if bws is None or rads is None:
                 bws = _sweep(bandwidths, "bandwidths", default_bandwidths(max(h, w)))
@@ -143,15 +150,19 @@ def filtered_accuracy(
                     k: torch.zeros(len(v), dtype=torch.long)
                     for k, v in (("lowpass", bws), ("highpass", bws), ("low", rads), ("high", rads))
                 }
-            clean += correct(x, y)
+            clean += int((predict(model, x, name="model output on the clean images", samples=start, y=y) == y).sum())
             seen += x.shape[0]
             for k, b in enumerate(bws):
-                counts["lowpass"][k] += correct(lowpass(x, bandwidth=b, shape=shape), y)
-                counts["highpass"][k] += correct(highpass(x, bandwidth=b, shape=shape), y)
+                counts["lowpass"][k] += correct(
+                    lowpass(x, bandwidth=b, shape=shape), y, start, f"low-pass images (B={b:g})"
+                )
+                counts["highpass"][k] += correct(
+                    highpass(x, bandwidth=b, shape=shape), y, start, f"high-pass images (B={b:g})"
+                )
             for k, r in enumerate(rads):
                 low, high = split_components(x, r, rescale=rescale)
-                counts["low"][k] += correct(low, y)
-                counts["high"][k] += correct(high, y)
+                counts["low"][k] += correct(low, y, start, f"low-frequency components (r={r:g})")
+                counts["high"][k] += correct(high, y, start, f"high-frequency components (r={r:g})")
             step += 1
             notify(progress, f"filtered accuracy (images {start}+)", step, max(total, step))
     if bws is None or rads is None:

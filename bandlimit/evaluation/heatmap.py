@@ -22,11 +22,19 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit import _torch
-from bandlimit._checks import check_bool, check_nonnegative, check_positive_int
+from bandlimit._checks import (
+    NonFiniteLogits,
+    check_bool,
+    check_logits,
+    check_nonnegative,
+    check_positive_int,
+    check_seed,
+    nonfinite_message,
+)
 from bandlimit._env import environment
 from bandlimit._progress import Progress, notify, progress_option
 from bandlimit._torch import model_guard, resolve_device
-from bandlimit.evaluation._common import batches, check_model, derive_generator, known_total
+from bandlimit.evaluation._common import batches, check_model, derive_generator, known_total, predict
 from bandlimit.evaluation.analysis_results import HeatmapResult
 from bandlimit.spectral import fourier_basis_pairs, fourier_basis_stack, fourier_partner_index
 
@@ -53,6 +61,7 @@ def fourier_noise_norm(image_size: int) -> float:
         >>> fourier_noise_norm(32), fourier_noise_norm(224)
         (4.0, 15.7)
     """
+    check_positive_int(image_size, "image_size")
     if image_size <= 32:
         return 4.0
     return 15.7 * math.sqrt(image_size / 224) if image_size < 224 else 15.7
@@ -83,6 +92,11 @@ def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
         kind, _, size = cells.partition(":")
         if kind != "central" or not size.isdigit() or int(size) < 1:
             raise ValueError(f"cells: expected None, 'central:K' (K >= 1) or a (P, 2) tensor, got {cells!r}")
+        if int(size) > max(h, w):
+            raise ValueError(
+                f"cells: expected 'central:K' with K <= {max(h, w)} for {h}x{w} images, got {cells!r}; "
+                f"central:{max(h, w)} (or None) already covers every cell"
+            )
         half = int(size) // 2
 
         def inside(c: Tensor) -> Tensor:
@@ -91,6 +105,8 @@ def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
         return pairs[inside(pairs) | inside(partners)]
     if not isinstance(cells, Tensor):
         cells = torch.as_tensor(cells)
+    if cells.numel() == 0:
+        raise ValueError("cells: expected at least one (i, j) cell, got none; use None for every cell")
     if cells.dtype.is_floating_point or cells.dtype == torch.bool or cells.dim() != 2 or cells.shape[1] != 2:
         raise ValueError(f"cells: expected an integer tensor of shape (P, 2), got {cells.dtype} {tuple(cells.shape)}")
     cells = cells.long().cpu()
@@ -104,6 +120,29 @@ def heatmap_cells(h: int, w: int, cells: Any = None) -> Tensor:
     wanted = torch.zeros(h * w, dtype=torch.bool)
     wanted[flat] = True
     return pairs[wanted[pairs[:, 0] * w + pairs[:, 1]] | wanted[partners[:, 0] * w + partners[:, 1]]]
+
+
+_CLEAN = "model output on the clean images"
+
+
+def _noisy_logits(model: nn.Module, images: Tensor) -> Tensor:
+    """The model's logits on noisy images, shape-checked (finiteness: :func:`_check_finite`)."""
+    logits = model(images)
+    check_logits(logits, images.shape[0], "model output under Fourier noise", finite=False)
+    return logits
+
+
+def _check_finite(bad: Tensor, pairs: Tensor, start: int) -> None:
+    """Raise if any image x cell of a batch got NaN or inf logits (``bad``: ``(P, B)``)."""
+    if bool(bad.any()):
+        q, s = (int(v) for v in bad.nonzero()[0])
+        i, j = (int(v) for v in pairs[q])
+        raise NonFiniteLogits(
+            nonfinite_message(
+                f"model output under Fourier noise at cell ({i}, {j})",
+                f"sample {start + s} ({int(bad.sum())} of {bad.numel()} image x cell pairs of the batch affected)",
+            )
+        )
 
 
 @progress_option("heat map")
@@ -154,6 +193,7 @@ def fourier_heatmap(
     check_bool(random_sign, "random_sign")
     check_bool(clip, "clip")
     check_positive_int(batch_size, "batch_size")
+    check_seed(seed)
     if pass_size is not None:
         check_positive_int(pass_size, "pass_size")
     dev = resolve_device(device, model=model)
@@ -162,7 +202,7 @@ def fourier_heatmap(
     pairs = bases = None
     clean_correct, count, step, total = 0, 0, 0, 0
     with model_guard(model), torch.no_grad():
-        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n):
+        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n, model=model):
             b, c, h, w = x.shape
             if pairs is None:
                 pairs = heatmap_cells(h, w, cells)
@@ -172,7 +212,7 @@ def fourier_heatmap(
                 total = math.ceil(known_total(data, n) / batch_size) * per_batch
             elif (h, w) != tuple(bases.shape[-2:]):
                 raise ValueError(f"data: expected every image of size {tuple(bases.shape[-2:])}, got {(h, w)}")
-            clean_correct += int((model(x).argmax(dim=1) == y).sum())
+            clean_correct += int((predict(model, x, name=_CLEAN, samples=start, y=y) == y).sum())
             count += b
             n_pairs = pairs.shape[0]
             if random_sign:
@@ -182,17 +222,20 @@ def fourier_heatmap(
             else:
                 signs = torch.ones(n_pairs, b, c, dtype=x.dtype, device=dev)
             per_pass = max(1, per_call // b)  # cells per step; a step larger than per_call is split
+            # Non-finite outputs are noted on the device and checked once per batch (no sync per pass).
+            bad = torch.zeros(n_pairs, b, dtype=torch.bool, device=dev)
             for q0 in range(0, n_pairs, per_pass):
                 q1 = min(q0 + per_pass, n_pairs)
                 noise = signs[q0:q1, :, :, None, None] * bases[q0:q1, None, None]
                 pert = x.unsqueeze(0) + noise  # (Q, B, C, H, W)
                 if clip:
                     pert = pert.clamp_(0.0, 1.0)
-                flat = pert.flatten(0, 1)
-                pred = torch.cat([model(part).argmax(dim=1) for part in flat.split(per_call)]).view(q1 - q0, b)
-                wrong[q0:q1] += (pred != y.unsqueeze(0)).sum(dim=1)
+                logits = torch.cat([_noisy_logits(model, part) for part in pert.flatten(0, 1).split(per_call)])
+                wrong[q0:q1] += (logits.argmax(dim=1).view(q1 - q0, b) != y.unsqueeze(0)).sum(dim=1)
+                bad[q0:q1] |= ~torch.isfinite(logits).all(dim=1).view(q1 - q0, b)
                 step += 1
                 notify(progress, f"heat map (images {start}+)", step, max(total, step))
+            _check_finite(bad, pairs, start)
     if pairs is None or wrong is None:
         raise ValueError("data: expected at least one sample, got none")
     error = torch.full((h, w), math.nan, dtype=torch.float64)

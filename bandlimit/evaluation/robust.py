@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
+from bandlimit._checks import check_bool, check_choice, check_nonnegative, check_positive_int, check_seed
 from bandlimit._env import environment
 from bandlimit._io import jsonable
 from bandlimit._progress import Progress, progress_option
@@ -56,15 +57,18 @@ from bandlimit.evaluation.results import Finding
 __all__ = ["RANDOMIZED_VOTES", "BudgetViolation", "evaluate"]
 
 
-def _check_args(eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, budget_s: Any, index_offset: Any) -> None:
+def _check_args(
+    eot: Any, eot_samples: Any, votes: Any, mode: Any, seed: Any, budget_s: Any, index_offset: Any, state_path: Any
+) -> None:
+    if state_path is not None and not isinstance(state_path, (str, os.PathLike)):
+        raise TypeError(f"state_path: expected a file path (str or Path) or None, got {type(state_path).__name__}")
     if not (eot in ("auto", False, True) or (isinstance(eot, int) and eot >= 1)):
         raise ValueError(f"eot: expected 'auto', False or an int >= 1 (EOT samples), got {eot!r}")
     check_positive_int(eot_samples, "eot_samples")
     if votes != "auto":
         check_positive_int(votes, "votes")
     check_choice(mode, "mode", ("individual", "cascade"))
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    check_seed(seed)
     if budget_s is not None:
         check_nonnegative(budget_s, "budget_s")
     if isinstance(index_offset, bool) or not isinstance(index_offset, int):
@@ -166,10 +170,10 @@ def evaluate(
             over its budget (the message names the attack and the sample).
     """
     check_model(model)
-    _check_args(eot, eot_samples, votes, mode, seed, budget_s, index_offset)
+    _check_args(eot, eot_samples, votes, mode, seed, budget_s, index_offset, state_path)
     check_positive_int(batch_size, "batch_size")
     check_bool(checks, "checks")
-    plan = plan_attacks([attacks] if hasattr(attacks, "run") else attacks)
+    plan = plan_attacks(attacks)
     dev = resolve_device(device, model=model)
     config = {
         "attacks": [jsonable({"key": p.key, **p.describe()}) for p in plan],
@@ -187,7 +191,7 @@ def evaluate(
     state = EvaluationState(Path(state_path) if state_path is not None else None, config)
     t_start = time.perf_counter()
     with model_guard(model):
-        it = batches(data, batch_size=batch_size, device=dev, n=n)
+        it = batches(data, batch_size=batch_size, device=dev, n=n, model=model)
         first = next(it, None)
         if first is None:
             raise ValueError("data: expected at least one sample, got none")

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._checks import check_images
+from bandlimit._checks import check_images, check_positive_int, check_seed
 from bandlimit._env import environment
 from bandlimit._progress import Progress, notify, progress_option
 from bandlimit._torch import model_guard, resolve_device
 from bandlimit.evaluation._common import batches, check_model, derive_generator, known_total, predict
-from bandlimit.evaluation._plan import PlannedAttack, check_attack
+from bandlimit.evaluation._plan import PlannedAttack, attack_list, check_attack
 from bandlimit.evaluation._verify import verify_adversarial
 from bandlimit.evaluation.analysis_results import SpectrumReport, SpectrumResult
 from bandlimit.spectral import fft2c, fourier_band_mask, radial_profile
@@ -137,18 +137,27 @@ def perturbation_spectrum(
         out.config = {"low": low, "high": high}
         out.environment = environment(x.device)
         return out
+    if not isinstance(x, nn.Module):
+        raise TypeError(
+            f"x: expected clean images (a tensor, with x_adv their perturbed versions) or a model "
+            f"(with data and attacks), got {type(x).__name__}"
+        )
     check_model(x)
+    check_seed(seed)
+    check_positive_int(batch_size, "batch_size")
+    if n is not None:
+        check_positive_int(n, "n")
     if attacks is None:
         raise TypeError("attacks: expected an attack or a list of attacks with a model")
-    single = hasattr(attacks, "run")
-    attack_list = [attacks] if single else list(attacks)
-    return _run(x, x_adv, attack_list, single, low, high, n, batch_size, device, seed, progress)
+    return _run(
+        x, x_adv, attack_list(attacks), hasattr(attacks, "run"), low, high, n, batch_size, device, seed, progress
+    )
 
 
 def _run(
     model: nn.Module,
     data: Any,
-    attack_list: list[Any],
+    attacks: list[Any],
     single: bool,
     low: float,
     high: float,
@@ -158,36 +167,46 @@ def _run(
     seed: int,
     progress: Progress | None,
 ) -> SpectrumResult | SpectrumReport:
-    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attack_list)]
+    checked = [check_attack(a, f"attacks[{i}]") for i, a in enumerate(attacks)]
     labels = [f"{a.name}/{a.threat.key}" for a in checked]
     # Labels seed the generators: a repeated attack gets its position appended (not evaluate's #n).
     labels = [lab if labels.count(lab) == 1 else f"{lab}#{k}" for k, lab in enumerate(labels)]
     plan = [PlannedAttack(label, a.threat, a) for label, a in zip(labels, checked, strict=True)]
     dev = resolve_device(device, model=model)
-    accs = [_Accumulator() for _ in attack_list]
-    fooled = [0] * len(attack_list)
-    images = [0] * len(attack_list)
-    total = math.ceil(known_total(data, n) / batch_size) * len(attack_list)
-    step = 0
+    accs = [_Accumulator() for _ in plan]
+    fooled = [0] * len(plan)
+    images = [0] * len(plan)
+    total = math.ceil(known_total(data, n) / batch_size) * len(plan)
+    step = seen = 0
     with model_guard(model):
-        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n):
-            correct = predict(model, x) == y
+        for start, x, y in batches(data, batch_size=batch_size, device=dev, n=n, model=model):
+            correct = predict(model, x, name="model output on the clean images", samples=start, y=y) == y
+            seen += x.shape[0]
             xs, ys = x[correct], y[correct]
+            indices = correct.nonzero().squeeze(1) + start
             for k, p in enumerate(plan):
                 step += 1
                 if xs.shape[0] == 0:
                     continue
-                out = p.attack.run(model, xs, ys, generator=derive_generator(seed, p.key, start, device=dev))
+                gen = derive_generator(seed, p.key, start, device=dev)
+                out = p.run(model, xs, ys, generator=gen, start=start)
                 x_adv = out if isinstance(out, Tensor) else getattr(out, "x_adv", None)
-                x_adv, _ = verify_adversarial(
-                    xs, x_adv, norm=p.norm, eps=p.eps, attack=p.key, indices=correct.nonzero().squeeze(1) + start
-                )
+                x_adv, _ = verify_adversarial(xs, x_adv, norm=p.norm, eps=p.eps, attack=p.key, indices=indices)
                 accs[k].add(x_adv - xs)
-                fooled[k] += int((predict(model, x_adv) != ys).sum())
+                name = f"model output on the adversarial examples of attack {p.key}"
+                fooled[k] += int((predict(model, x_adv, name=name, samples=indices) != ys).sum())
                 images[k] += xs.shape[0]
                 notify(progress, f"spectrum {labels[k]} (samples {start}+)", step, max(total, step))
     results = []
     config = {"low": low, "high": high, "n": n, "batch_size": batch_size, "seed": seed}
+    if not seen:
+        raise ValueError("data: expected at least one sample, got none")
+    if not any(images):
+        raise ValueError(
+            f"data: none of the {seen} samples is classified correctly, so no attack ran and there is no "
+            "perturbation to measure (attacks run on correctly classified samples only); check that the "
+            "labels belong to the model's data set"
+        )
     for k, label in enumerate(labels):
         res = accs[k].result(label, low, high, images[k], fooled[k] / max(images[k], 1))
         res.config = {**config, "attack": {kk: v for kk, v in plan[k].describe().items() if kk != "config"}}

@@ -188,7 +188,16 @@ def apply_rfft_mask(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
 
     rfft2/irfft2 on the un-centred half spectrum: half the work of a full complex FFT, and the
     output is real by construction (the mask is conjugate-symmetric).
+
+    Raises:
+        ValueError: ``half`` is not of the rfft size ``(H, W // 2 + 1)`` of ``x``.
     """
+    h, w = x.shape[-2:]
+    if tuple(half.shape[-2:]) != (h, w // 2 + 1):
+        raise ValueError(
+            f"half: expected an rfft mask of shape ({h}, {w // 2 + 1}) for {h}x{w} images "
+            f"(rfft_mask({h}, {w}, ...)), got {tuple(half.shape)}"
+        )
     spec = torch.fft.rfft2(x, norm="ortho") * half
     return torch.fft.irfft2(spec, s=x.shape[-2:], norm="ortho")
 

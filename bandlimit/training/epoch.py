@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from bandlimit._progress import Progress, notify
+from bandlimit._torch import eval_mode
 from bandlimit.data.base import as_float_images
 from bandlimit.training.augment import augment_batch
 from bandlimit.training.config import TrainConfig, learning_rate
@@ -53,22 +54,20 @@ def evaluate_accuracy(
     """Clean top-1 accuracy of ``model`` on ``(x, y)`` (sharded and summed across ranks).
 
     ``x`` may be ``uint8`` (0..255) or float in [0, 1]; it is batched on its own device.
-    The model is put in eval mode for the call and its mode restored afterwards.
+    The model is put in eval mode for the call and every submodule's own mode restored afterwards.
     """
     info = info or DistInfo()
-    was_training = model.training
-    model.eval()
     device = x.device
     idx = torch.arange(info.rank, x.shape[0], info.world_size, device=device)
     correct = torch.zeros((), dtype=torch.float64, device=device)
-    try:
+    # Each submodule gets its own flag back: a frozen (eval-mode) BatchNorm inside the training
+    # model stays frozen, where model.train(was_training) would switch it to training.
+    with eval_mode(model):
         for start in range(0, idx.numel(), batch_size):
             bi = idx[start : start + batch_size]
             with _autocast(device, bf16):
                 logits = model(_to_float(x[bi], channels_last))
             correct += (logits.argmax(1) == y[bi]).sum()
-    finally:
-        model.train(was_training)
     totals = all_reduce_sum(
         torch.stack([correct, torch.tensor(float(idx.numel()), device=device, dtype=torch.float64)]), info
     )
