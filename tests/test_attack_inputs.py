@@ -16,7 +16,18 @@ import torch
 from _doubles import NaNOffClean, Net, model_labelled
 from torch import Tensor, nn
 
-from attacks import APGD, FGSM, PGD, Attack, FourierBasisAttack, SimBA, Square, TorchAttack, TransferAttack
+from attacks import (
+    APGD,
+    FGSM,
+    PGD,
+    Attack,
+    FourierBallAttack,
+    FourierBasisAttack,
+    SimBA,
+    Square,
+    TorchAttack,
+    TransferAttack,
+)
 from bandlimit._checks import NonFiniteLogits, check_budget
 
 ATTACKS: dict[str, Callable[[], Attack]] = {
@@ -24,8 +35,9 @@ ATTACKS: dict[str, Callable[[], Attack]] = {
     "fgsm": lambda: FGSM(eps=0.05, random_start=True),  # queries the model off the clean images
     "apgd": lambda: APGD(eps=0.05, steps=2),
     "square": lambda: Square(eps=0.05, max_queries=5),
-    "simba": lambda: SimBA(eps=0.2, max_queries=6),
+    "simba": lambda: SimBA(step=0.2, max_queries=6),
     "fourier": lambda: FourierBasisAttack(norm_l2=1.0),
+    "fourier-ball": lambda: FourierBallAttack(eps=0.05, max_cells=4),
     "torchattacks-pgd": lambda: TorchAttack("PGD", eps=0.05, alpha=0.01, steps=2),
 }
 NAMES = list(ATTACKS)
@@ -91,7 +103,7 @@ def test_a_bfloat16_model_names_the_dtype_and_the_fix(name: str, model: nn.Modul
         _run(ATTACKS[name](), model.bfloat16(), x, y)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "fourier"])  # Fourier names its own `channels`
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("fourier")])  # they name their `channels`
 def test_grey_images_into_a_colour_model_name_the_channels(name: str, model: nn.Module, data) -> None:
     x, y = data
     with pytest.raises(ValueError, match=r"x: expected 3-channel images \(the model's first convolution, 'conv'"):
@@ -124,7 +136,7 @@ class TestBudgetWarnings:
             (lambda: APGD(eps=8), "eps=8"),
             (lambda: FGSM(eps=4), "eps=4"),
             (lambda: Square(eps=8), "eps=8"),
-            (lambda: SimBA(linf_bound=8), "linf_bound=8"),
+            (lambda: SimBA(eps=8), "eps=8"),
             (lambda: TorchAttack("PGD", eps=8), "eps=8"),
             (lambda: PGD(eps=8).replace(steps=2), "eps=8"),
         ],
@@ -140,7 +152,7 @@ class TestBudgetWarnings:
             PGD(eps=1.0, steps=1)(model, x, y)  # the sanity probes' "anything goes" budget
             PGD(eps=math.sqrt(3 * 8 * 8), norm="l2", steps=1)(model, x, y)
             PGD(eps=30.0, norm="l2", steps=1)  # an L2 budget is judged at the call, on the images' size
-            SimBA(eps=0.5, max_queries=10_000)(model, x, y)  # its L2 bound follows from other settings
+            SimBA(step=0.5, max_queries=10_000)(model, x, y)  # its L2 bound follows from other settings
 
     def test_l2_eps_beyond_the_diameter_warns_at_the_call(self, model: nn.Module, data) -> None:
         x, y = data

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from attacks import APGD, PGD, FourierBasisAttack, SimBA, Square
+from attacks import APGD, PGD, FourierBallAttack, FourierBasisAttack, SimBA, Square
 from bandlimit.evaluation import evaluate, filtered_accuracy, fourier_heatmap, perturbation_spectrum
 from bandlimit.models import create_model
 from bandlimit.training import evaluate_accuracy
@@ -25,10 +25,11 @@ EPS = 1 / 255
 
 RUNS: dict[str, Callable[[nn.Module, torch.Tensor, torch.Tensor], Any]] = {
     "pgd": lambda d, x, y: PGD(eps=EPS, steps=1)(d, x, y),
-    "simba": lambda d, x, y: SimBA(linf_bound=EPS, max_queries=4)(d, x, y),
+    "simba": lambda d, x, y: SimBA(eps=EPS, max_queries=4)(d, x, y),
     "square": lambda d, x, y: Square(eps=EPS, max_queries=3)(d, x, y),
     "apgd": lambda d, x, y: APGD(eps=EPS, steps=1)(d, x, y),
     "fourier": lambda d, x, y: FourierBasisAttack(norm_l2=1.0, cells=((16, 17),))(d, x, y),
+    "fourier-ball": lambda d, x, y: FourierBallAttack(eps=EPS, max_cells=2)(d, x, y),
     "evaluate": lambda d, x, y: evaluate(d, (x, y), [PGD(eps=EPS, steps=1)], checks=False),
     "fourier_heatmap": lambda d, x, y: fourier_heatmap(d, (x, y), norm=1.0, cells="central:1"),
     "filtered_accuracy": lambda d, x, y: filtered_accuracy(d, (x, y), bandwidths=[3], radii=[4]),
