@@ -71,11 +71,15 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
-def parse_eps_list(text: str | list[float]) -> list[float]:
+def parse_eps_list(text: str | list[float], *, norm: str | None = None) -> list[float]:
     """Parse ``"1/255,2/255,8/255"`` (or a list) into a sorted list of positive floats.
 
+    With ``norm="linf"`` a budget above 1 (the whole [0, 1] pixel range) is refused: ``8``
+    almost surely meant ``8/255``.
+
     Raises:
-        ValueError: the list is empty, or holds a negative, zero, NaN or non-numeric value.
+        ValueError: the list is empty, or holds a negative, zero, NaN, infinite or non-numeric
+            value, or an L∞ value above 1.
     """
     items = text if isinstance(text, list) else [t for t in str(text).split(",") if t.strip()]
     if not items:
@@ -88,5 +92,12 @@ def parse_eps_list(text: str | list[float]) -> list[float]:
         value = float(value)
         if math.isnan(value) or value <= 0:
             raise ValueError(f"expected eps > 0, got {item!r}")
+        if math.isinf(value):
+            raise ValueError(f"expected a finite eps, got {item!r}; the largest L∞ budget is 1 (the whole pixel range)")
+        if norm == "linf" and value > 1:
+            raise ValueError(
+                f"expected an L∞ eps <= 1 (images are in [0, 1]), got {str(item).strip()!r}; "
+                f"did you mean {str(item).strip()}/255 ({value / 255:.4g})?"
+            )
         values.append(value)
     return sorted(set(values))
