@@ -125,8 +125,12 @@ def load_torch_file(path: str | os.PathLike[str], *, what: str = "checkpoint", m
                 "if you trust the file, load it yourself and re-save model.state_dict()"
             ) from exc
         raise ValueError(f"{cannot} ({_first_line(exc)})") from exc
-    except OSError:
-        raise
+    except OSError as exc:
+        # The machine's errors (a file that cannot be read) stay OSError; torch reports a cut-off
+        # archive as a bare OSError without a file name (EINVAL from its zip reader's seek).
+        if isinstance(exc, PermissionError) or exc.filename is not None or exc.errno in (errno.EIO, errno.ENOENT):
+            raise
+        raise ValueError(f"{cannot} ({_first_line(exc)})") from exc
     except Exception as exc:  # torch raises RuntimeError/EOFError/KeyError/... for damaged files
         raise ValueError(f"{cannot} ({type(exc).__name__}: {_first_line(exc)})") from exc
 

@@ -200,14 +200,15 @@ def check_out(path: Path, *, resume: bool = False, overwrite: bool = False, can_
     earlier = run_files(path)
     states = [f for f in earlier if f.parent == path and f.name.startswith("state")]
     if earlier and not overwrite and not (resume and states):
-        shown = ", ".join(str(f.relative_to(path)) for f in earlier[:4]) + (" ..." if len(earlier) > 4 else "")
-        how = (
-            "pass --resume to continue it (an interrupted run), --overwrite to replace it"
-            if can_resume and states
-            else "pass --overwrite to replace them"
-        )
-        what = "the state of another run" if can_resume and states else "the results of another run"
-        raise ValueError(f"--out {str(path)!r} already holds {what} ({shown}); {how}, or choose another --out")
+        # The files that say most first: the state to resume, then the results.
+        first = [f for f in earlier if f in states or f.name == "results.json"]
+        named = first + [f for f in earlier if f not in first]
+        shown = ", ".join(str(f.relative_to(path)) for f in named[:4]) + (" ..." if len(named) > 4 else "")
+        if can_resume and states:
+            how = "pass --resume to continue it if it was interrupted, --overwrite to replace it"
+        else:
+            how = "pass --overwrite to replace it"
+        raise ValueError(f"--out {str(path)!r} already holds another run ({shown}); {how}, or choose another --out")
     check_room(path)
 
 

@@ -263,7 +263,7 @@ def _check_states(path: Path) -> None:
         except ValueError as exc:
             raise ValueError(f"--resume: {exc}; delete it to start afresh, or choose another --out") from exc
         if not (isinstance(state, dict) and "fingerprint" in state and "batches" in state):
-            kind = "a training state" if isinstance(state, dict) and "run_id" in state else "not an evaluation state"
+            kind = "a training state" if isinstance(state, dict) and "run_id" in state else "some other file"
             raise ValueError(
                 f"--resume: {file} is {kind}, not the state of an interrupted evaluate run; choose another --out"
             )

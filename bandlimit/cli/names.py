@@ -138,7 +138,7 @@ def load_data(settings: Mapping[str, Any]) -> Any:
         raise FileNotFoundError(
             f"--data {name!r}: {exc} (use --data cifar10-sample for the shipped sample, or --data-root)"
         ) from exc
-    except TypeError as exc:  # what a data file holds (float images in an npz) is the user's input
+    except (TypeError, ValueError) as exc:  # an unknown name, or what a data file holds, is the user's input
         raise ValueError(f"--data {name!r}: {exc}") from exc
 
 
@@ -247,7 +247,7 @@ def build_attack(spec: str, *, eps: float | None = None, norm: str | None = None
     try:
         return create_attack(name, **kwargs)
     except (TypeError, ValueError) as exc:  # settings the user wrote: bad input, not a bug
-        raise ValueError(f"attack {spec!r}: {exc}") from exc
+        raise ValueError(f"attack {spec!r}: {_unprefixed(exc, 'attack', name)}") from exc
 
 
 def _check_linf_budget(spec: str, cls: Any, settings: Mapping[str, Any], norm: str | None) -> None:
@@ -306,10 +306,16 @@ def apply_defenses(model: nn.Module, specs: Sequence[str], *, seed: int | None =
         try:
             model = apply_defense(model, name, **kwargs)
         except (TypeError, ValueError) as exc:  # settings the user wrote
-            raise ValueError(f"defence {spec!r}: {exc}") from exc
+            raise ValueError(f"defence {spec!r}: {_unprefixed(exc, 'defence', name)}") from exc
     return model
 
 
 def _defense_seed(seed: int, position: int) -> int:
     """The seed of the ``position``-th defence's generator: distinct per defence, fixed by ``--seed``."""
     return (seed * 1_000_003 + 7919 * (position + 1)) % 2**63
+
+
+def _unprefixed(exc: Exception, kind: str, name: str) -> str:
+    """The message of ``exc`` without the library's own ``kind 'name': `` (the CLI names the whole spec)."""
+    text, prefix = str(exc), f"{kind} {name!r}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text

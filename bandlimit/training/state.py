@@ -66,9 +66,14 @@ def read_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"resume: {exc}; the file was left untouched") from exc
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        if isinstance(state, dict) and "fingerprint" in state and "batches" in state:
+            found = "the state of a `bandlimit evaluate` run"
+        elif isinstance(state, dict):
+            found = f"format {state.get('format')!r}"
+        else:
+            found = type(state).__name__
         raise ValueError(
-            f"resume: expected a bandlimit training state ({STATE_FORMAT}) in {path}, got {found!r}; "
+            f"resume: expected a bandlimit training state ({STATE_FORMAT}) in {path}, got {found}; "
             "model checkpoints (last.pt, best.pt, model.pt) cannot be resumed, use state.pt"
         )
     return state
