@@ -207,7 +207,11 @@ CLI_CASES: list[CliCase] = [
     CliCase("int-option-text", ("evaluate", "--n", "eight"), ("--n", "invalid int value")),
     CliCase("choice-option", ("evaluate", "--split", "dev"), ("--split", "invalid choice")),
     CliCase("norm-l1", ("evaluate", "--norm", "l1"), ("--norm", "invalid choice")),
-    CliCase("unknown-option", ("heatmap", "--cellz", "central:3"), ("unrecognized arguments", "--cellz")),
+    CliCase(
+        "unknown-option",
+        ("heatmap", "--cellz", "central:3"),
+        ("unrecognized arguments", "--cellz", "bandlimit heatmap --help"),
+    ),
     # ---- evaluate: attacks and budgets
     CliCase("evaluate-unknown-attack", ("evaluate", "--attack", "pgdd", "--out", "{out}"), ("unknown attack", "pgd")),
     CliCase("evaluate-bad-eps", ("evaluate", "--eps", "-1", "--out", "{out}"), ("eps", "> 0")),

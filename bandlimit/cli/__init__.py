@@ -94,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:
-        _say("[bold red]error:[/]", f"{exc.prog}: {exc}; see {exc.prog} --help")
+        # Unknown options are found by the top parser, after the command's: name the command's help.
+        command = next((a for a in (argv if argv is not None else sys.argv[1:]) if a in COMMANDS), None)
+        prog = f"bandlimit {command}" if exc.prog == "bandlimit" and command else exc.prog
+        _say("[bold red]error:[/]", f"{prog}: {exc}; see {prog} --help")
         return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
