@@ -222,7 +222,11 @@ CLI_CASES: list[CliCase] = [
     CliCase("evaluate-eps-text", ("evaluate", "--eps", "big", "--out", "{out}"), ("--eps", "big")),
     CliCase("evaluate-eps-empty", ("evaluate", "--eps", ",", "--out", "{out}"), ("--eps",)),
     CliCase("evaluate-pgd-eps-8", ("evaluate", "--attack", "pgd:eps=8", "--out", "{out}"), ("pgd:eps=8", "8/255")),
-    CliCase("evaluate-pgd-norm-l1", ("evaluate", "--attack", "pgd:norm=l1", "--out", "{out}"), ("pgd:norm=l1", "norm")),
+    CliCase(
+        "evaluate-pgd-norm-l1",
+        ("evaluate", "--attack", "pgd:norm=l1", "--out", "{out}"),
+        ("pgd:norm=l1", "norm: expected one of"),
+    ),
     CliCase("evaluate-attack-typo", ("evaluate", "--attack", "pgd:stepz=3", "--out", "{out}"), ("stepz",)),
     CliCase("evaluate-attack-steps-0", ("evaluate", "--attack", "pgd:steps=0", "--out", "{out}"), ("steps", ">= 1")),
     CliCase("evaluate-attack-no-value", ("evaluate", "--attack", "pgd:steps", "--out", "{out}"), ("pgd:steps",)),
