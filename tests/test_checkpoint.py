@@ -331,3 +331,41 @@ def test_save_rejects_values_that_would_not_load(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match=r"model: expected a torch\.nn\.Module"):
         save_checkpoint(tmp_path / "x.pt", {"a": 1})  # type: ignore[arg-type]
     assert not (tmp_path / "x.pt").exists()
+
+
+# --------------------------------------------------------------------- issue 12 faults
+def test_a_folder_is_named_as_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ValueError, match=r"expected a file, got a folder; name the file inside it"):
+        load_checkpoint(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"folder"):
+        save_checkpoint(tmp_path / "run", create_model("resnet20"))
+    assert list((tmp_path / "run").iterdir()) == []  # no temporary file left in it
+
+
+def test_random_bytes_are_not_called_python_objects(tmp_path: Path) -> None:
+    (tmp_path / "junk.pt").write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(ValueError, match=r"not a PyTorch checkpoint") as info:
+        load_checkpoint(tmp_path / "junk.pt")
+    assert "Python objects" not in str(info.value)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_a_file_cut_anywhere_is_one_clear_error(tmp_path: Path, fraction: float) -> None:
+    save_checkpoint(tmp_path / "good.pt", create_model("resnet20"))
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ValueError, match=r"cannot read .*: the file is truncated or not a PyTorch checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    model = create_model("resnet20")
+    save_checkpoint(tmp_path / "good.pt", model)
+    payload = torch.load(tmp_path / "good.pt", weights_only=True)
+    payload["state_dict"]["linear.weight"][0, 0] = float("nan")
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match=r"non-finite weights .* 'linear.weight'"):
+        load_checkpoint(tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match=r"non-finite weights"):
+        load_checkpoint(tmp_path / "nan.pt", create_model("resnet20"))

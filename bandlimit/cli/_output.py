@@ -102,21 +102,28 @@ def write_report(
     if env.is_file():
         report.heading("Environment")
         report.raw(f"<pre>{html.escape(env.read_text(encoding='utf-8'))}</pre>")
-    return report.save(folder.file("report.html"))
+    return folder.write_text("report.html", report.render())
 
 
 def run_in_one_process(
-    command: str, settings: dict[str, Any], analyse: Callable[[Any, Any, Reporter, Any], list[Section]], *, files: str
+    command: str,
+    settings: dict[str, Any],
+    analyse: Callable[[Any, Any, Reporter, Any], list[Section]],
+    *,
+    files: str,
+    check: Callable[[Any], None] | None = None,
 ) -> int:
     """Run ``bandlimit COMMAND`` on ``settings`` (resolved) in this one process; returns the exit code 0.
 
-    Loads the model and data, calls ``analyse(model, data, reporter, folder)`` (it draws its
-    figures, writes its JSON files into the run folder and returns its sections), then writes
-    ``config.toml``, ``environment.json`` and ``report.html``, shows the sections and names
-    the folder and its ``files``.
+    Checks the output folder, loads the model and the data, calls ``check(data)`` (settings
+    that depend on the images), then, with the folder started, ``analyse(model, data,
+    reporter, folder)`` (it writes its JSON files first, then draws its figures, and returns
+    its sections), then writes ``config.toml``, ``environment.json`` and ``report.html``,
+    shows the sections and names the folder and its ``files``.
 
     Raises:
         ValueError: launched under torchrun, or bad settings (see :mod:`bandlimit.cli.names`).
+        RunStopped: Ctrl-C or a full disk during the work (the message says what was written).
     """
     import os
 
@@ -127,14 +134,18 @@ def run_in_one_process(
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(f"bandlimit {command} runs in one process; launch it without torchrun")
     device = _dist.device_of(settings.get("device"))
-    folder = RunFolder.prepare(settings.get("out"), command)
+    folder = RunFolder.prepare(settings.get("out"), command, overwrite=bool(settings.get("overwrite")))
     settings["out"] = str(folder.path)
     model = names.load_model(settings, device)
     data = names.load_data(settings)
-    sections = analyse(model, data, Reporter(not settings.get("quiet")), folder)
-    folder.write_config(replayable(settings))
-    folder.write_environment(device)
-    write_report(folder, f"bandlimit {command}: {settings['model']}", sections, settings)
+    if check is not None:
+        check(data)
+    with folder.guard():
+        folder.start()
+        sections = analyse(model, data, Reporter(not settings.get("quiet")), folder)
+        folder.write_config(replayable(settings))
+        folder.write_environment(device)
+        write_report(folder, f"bandlimit {command}: {settings['model']}", sections, settings)
     show(sections)
     console.print(f"[dim]results: {folder.path}/ ({files})[/]")
     return 0

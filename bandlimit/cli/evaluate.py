@@ -72,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     a.add_argument("--band-space", choices=("dct", "fourier"), help="transform of --band (default dct)")
     a.add_argument("--eot", help="auto (default: EOT on randomised models), off, or EOT samples N")
-    a.add_argument("--no-checks", dest="checks", action="store_const", const=False, default=None)
+    a.add_argument(
+        "--no-checks", dest="checks", action="store_const", const=False, default=None, help="skip the masking checks"
+    )
     a.add_argument(
         "--no-sanity", dest="sanity", action="store_const", const=False, default=None, help="skip huge-eps probe"
     )
@@ -116,7 +118,7 @@ def _plan(settings: dict[str, Any]) -> dict[str, Any]:
 
     norm = settings["norm"]
     raw = settings.get("eps")
-    eps_list = parse_eps_list(raw) if raw is not None else [DEFAULT_EPS[norm]]
+    eps_list = parse_eps_list(raw, norm=norm) if raw is not None else [DEFAULT_EPS[norm]]
     specs = list(settings.get("attack") or [])
     if settings.get("leaderboard"):
         settings["suite"] = settings.get("suite") or "quick"
@@ -131,13 +133,29 @@ def _plan(settings: dict[str, Any]) -> dict[str, Any]:
     names.build_attacks(specs, eps_list, norm)
     if settings.get("suite"):
         build_suite(settings["suite"], eps_list, norm=norm, randomized=True, flagged=True, **_band(settings))
-    if settings.get("budget") is not None and settings["budget"] < 0:
-        raise ValueError(f"--budget: expected seconds >= 0, got {settings['budget']}")
-    analysis_n = settings.get("analysis_n")
-    if isinstance(analysis_n, bool) or not isinstance(analysis_n, int) or analysis_n < 1:
-        raise ValueError(f"--analysis-n: expected an integer >= 1, got {analysis_n!r}")
+    budget = settings.get("budget")
+    if budget is not None and not budget >= 0:  # NaN fails this test too
+        raise ValueError(f"--budget: expected seconds >= 0, got {budget}")
     settings["eps"] = ",".join(eps_text(e, norm) for e in eps_list)
     return {"eps_list": eps_list, "specs": specs, "eot": _parse_eot(settings.get("eot"))}
+
+
+def _check_l2_budgets(attacks: list[Any], shape: tuple[int, ...]) -> None:
+    """Refuse an L2 budget beyond the diameter of the image cube: no image is that far from another.
+
+    Raises:
+        ValueError: naming the attack and the largest meaningful budget.
+    """
+    import math
+
+    diameter = math.sqrt(math.prod(shape))
+    for attack in attacks:
+        if attack.threat.norm == "l2" and attack.threat.eps > diameter:
+            raise ValueError(
+                f"--eps: an L2 budget of {attack.threat.eps:g} ({attack.name}) exceeds {diameter:.4g}, the distance "
+                f"between the darkest and brightest {'×'.join(map(str, shape))} images; expected eps <= {diameter:.4g} "
+                "(CIFAR papers use 0.5)"
+            )
 
 
 def _band(settings: dict[str, Any]) -> dict[str, Any]:
@@ -227,36 +245,78 @@ def _evaluate(
     return result, interrupted
 
 
+#: What the state files of an evaluate run keep (for the messages of a run that stopped).
+RESUME_HINT = "the finished attacks × batches"
+
+
+def _check_states(path: Path) -> None:
+    """Before ``--resume`` loads anything: the folder's state files must be evaluation states.
+
+    Raises:
+        ValueError: a damaged or foreign state file (one line; the file is left as it is).
+    """
+    from bandlimit._io import load_torch_file
+
+    for file in sorted(path.glob("state*.pt")):
+        try:
+            state = load_torch_file(file, what="evaluation state")
+        except ValueError as exc:
+            raise ValueError(f"--resume: {exc}; delete it to start afresh, or choose another --out") from exc
+        if not (isinstance(state, dict) and "fingerprint" in state and "batches" in state):
+            kind = "a training state" if isinstance(state, dict) and "run_id" in state else "some other file"
+            raise ValueError(
+                f"--resume: {file} is {kind}, not the state of an interrupted evaluate run; choose another --out"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit evaluate``; returns the exit code."""
-    from bandlimit.cli._evaluation_report import incomplete_banner, result_sections
     from bandlimit.cli._runs import RunFolder
 
     settings = resolve_settings(args, args._parser, DEFAULTS)
     plan = _plan(settings)
     info, device = _dist.dist_setup(settings.get("device"))
-    folder = RunFolder.prepare(settings.get("out"), "evaluate") if info.is_main else None
-    path = _dist.broadcast_path(folder.path if folder else Path(), info)
-    folder = folder or RunFolder(path)
-    settings["out"] = str(path)
-    state = folder.file("state.pt")
-    if not settings.get("resume") and any(path.glob("state*.pt")):
-        raise ValueError(
-            f"--out {str(path)!r} already holds an evaluation state; pass --resume to continue it, "
-            "or choose another --out"
+    folder = None
+    if info.is_main:
+        folder = RunFolder.prepare(
+            settings.get("out"),
+            "evaluate",
+            resume=bool(settings.get("resume")),
+            overwrite=bool(settings.get("overwrite")),
+            resume_hint=RESUME_HINT,
         )
+        if settings.get("resume"):
+            _check_states(folder.path)
     model = names.load_model(settings, device)
     data = names.load_data(settings)
-    attacks = _attacks_for(model, data, settings, plan)
     shape = names.image_shape(data)
+    attacks = _attacks_for(model, data, settings, plan)
+    _check_l2_budgets(attacks, shape)
+    if folder is not None:
+        folder.start()  # before the ranks meet: they write their state files into it
+    path = _dist.broadcast_path(folder.path if folder else Path(), info)
+    folder = folder or RunFolder(path, resume_hint=RESUME_HINT)
+    settings["out"] = str(path)
     ctx = {
         "info": info,
         "device": device,
-        "state": state,
+        "state": folder.file("state.pt"),
         "sanity": _sanity_attack(settings, shape),
         "reporter": _output.Reporter(not settings.get("quiet") and info.is_main),
         "title": "evaluate",
     }
+    with folder.guard():
+        return _run(model, data, attacks, settings, plan, ctx, folder)
+
+
+def _run(
+    model: Any, data: Any, attacks: list[Any], settings: dict[str, Any], plan: dict[str, Any], ctx: dict[str, Any],
+    folder: Any,
+) -> int:  # fmt: skip
+    """Evaluate, write the folder, show the results; returns the exit code."""
+    from bandlimit.cli._evaluation_report import incomplete_banner, result_sections
+
+    info, device = ctx["info"], ctx["device"]
     result, interrupted = _evaluate(model, data, attacks, settings, plan, ctx)
     if info.is_main:
         folder.write_json("results.json", result)
@@ -326,18 +386,14 @@ def _analyses(
     n = min(settings["analysis_n"], len(data))
     reporter, sections = ctx["reporter"], []
     if settings.get("heatmap"):
-        result, section = heatmap_section(model, data, settings, reporter, folder, n=n)
-        folder.write_json("heatmap.json", result)
-        sections.append(section)
+        sections.append(heatmap_section(model, data, settings, reporter, folder, n=n, json_name="heatmap.json")[1])
     if settings.get("spectrum"):
         # The attacks at the largest budget of the chosen norm (and those with a fixed budget).
         top = max((a.threat.eps for a in attacks if a.threat.norm == settings["norm"]), default=None)
         chosen = [a for a in attacks if a.threat.norm != settings["norm"] or a.threat.eps == top]
-        report, section = spectrum_section(model, data, chosen, settings, reporter, folder, n=n)
-        folder.write_json("spectrum.json", report)
-        sections.append(section)
+        sections.append(
+            spectrum_section(model, data, chosen, settings, reporter, folder, n=n, json_name="spectrum.json")[1]
+        )
     if settings.get("filtered"):
-        result, section = filtered_section(model, data, settings, reporter, folder, n=n)
-        folder.write_json("filtered.json", result)
-        sections.append(section)
+        sections.append(filtered_section(model, data, settings, reporter, folder, n=n, json_name="filtered.json")[1])
     return sections

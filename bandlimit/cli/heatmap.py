@@ -22,7 +22,7 @@ from typing import Any
 from bandlimit.cli import _output, names
 from bandlimit.cli._settings import COMMON_DEFAULTS, add_command, resolve_settings
 
-__all__ = ["heatmap_section", "register", "run"]
+__all__ = ["check_settings", "heatmap_section", "register", "run"]
 
 DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
@@ -43,19 +43,52 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     h.add_argument("--no-clip", dest="clip", action="store_const", const=False, default=None)
 
 
+def check_settings(settings: dict[str, Any], shape: tuple[int, ...] | None = None) -> None:
+    """Refuse a bad ``--norm-l2`` or ``--cells`` before any work (``shape``: ``(C, H, W)`` once known).
+
+    Raises:
+        ValueError: naming the option and the fix.
+    """
+    v = settings.get("norm_l2")
+    if v is not None and not (math.isfinite(v) and v > 0):
+        raise ValueError(f"--norm-l2: expected a positive noise norm such as 4 (CIFAR) or 15.7 (ImageNet), got {v}")
+    cells = settings.get("cells")
+    if cells is None:
+        return
+    kind, _, size = str(cells).partition(":")
+    if kind != "central" or not size.isdigit() or int(size) < 1:
+        raise ValueError(f"--cells: expected central:K with K >= 1 (e.g. central:63), got {cells!r}")
+    if shape is not None and int(size) > min(shape[-2:]):
+        h, w = shape[-2:]
+        raise ValueError(
+            f"--cells {cells}: expected K <= {min(h, w)} (the images are {h}×{w}, so the map has {h}×{w} cells); "
+            "omit --cells for every cell"
+        )
+
+
 def heatmap_section(
-    model: Any, data: Any, settings: dict[str, Any], reporter: _output.Reporter, folder: Any, *, n: int | None
+    model: Any,
+    data: Any,
+    settings: dict[str, Any],
+    reporter: _output.Reporter,
+    folder: Any,
+    *,
+    n: int | None,
+    json_name: str,
 ) -> tuple[Any, _output.Section]:
-    """Compute the heat map, draw its figure and return the result and its output section."""
+    """Compute the heat map, write it to ``json_name``, draw its figure; returns the result and its section.
+
+    The numbers are written before the figure is drawn: a run that fails to draw (a full
+    disk) keeps them.
+    """
     from bandlimit._torch import model_device
     from bandlimit.evaluation import fourier_heatmap, fourier_noise_norm
     from bandlimit.reports import heatmap_panel, plot_heatmaps
 
     shape = names.image_shape(data)
+    check_settings(settings, shape)
     v = settings.get("norm_l2")
     v = float(v) if v is not None else fourier_noise_norm(int(shape[-1]))
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"--norm-l2: expected a positive noise norm such as 4 (CIFAR) or 15.7 (ImageNet), got {v}")
     with reporter.task("heat map") as progress:
         result = fourier_heatmap(
             model,
@@ -70,6 +103,7 @@ def heatmap_section(
             seed=settings["seed"],
             progress=progress,
         )
+    folder.write_json(json_name, result)
     flags = f"random sign {'on' if result.random_sign else 'off'}, clip {'on' if result.clip else 'off'}"
     caption = (
         f"Fourier heat map: error rate under Fourier-basis noise of L2 norm {v:.4g} on {result.n} images "
@@ -99,12 +133,18 @@ def heatmap_section(
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit heatmap``; returns the exit code."""
     settings = resolve_settings(args, args._parser, DEFAULTS)
+    check_settings(settings)
 
     def analyse(model: Any, data: Any, reporter: _output.Reporter, folder: Any) -> list[_output.Section]:
-        result, section = heatmap_section(model, data, settings, reporter, folder, n=settings.get("n"))
-        folder.write_json("results.json", result)
+        _, section = heatmap_section(
+            model, data, settings, reporter, folder, n=settings.get("n"), json_name="results.json"
+        )
         return [section]
 
     return _output.run_in_one_process(
-        "heatmap", settings, analyse, files="results.json, figures/heatmap.png, report.html"
+        "heatmap",
+        settings,
+        analyse,
+        files="results.json, figures/heatmap.png, report.html",
+        check=lambda data: check_settings(settings, names.image_shape(data)),
     )

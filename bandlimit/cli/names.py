@@ -65,7 +65,10 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
 
     path = Path(spec)
     if path.is_file():
-        return load_checkpoint(path).eval()
+        try:
+            return load_checkpoint(path).eval()
+        except ValueError as exc:
+            raise ValueError(f"--model {spec!r}: {exc}") from exc
     # Path.suffix is no test here: "my_pkg.module:build" has the suffix ".module:build".
     if _IMPORT_PATH.fullmatch(spec):
         module_name, _, attr = spec.partition(":")
@@ -89,14 +92,19 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
             )
         return model.eval()
     if path.suffix in {".pt", ".pth", ".th", ".ckpt"} or "/" in spec:
+        if path.is_dir():
+            raise ValueError(f"--model {spec!r}: expected a checkpoint file, got a folder; name the file inside it")
         raise FileNotFoundError(f"--model {spec!r}: no such checkpoint file")
     pretrained_names = set(list_models(pretrained=True)) if pretrained else set()
     return create_model(spec, pretrained=spec in pretrained_names).eval()
 
 
 def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
-    """The model of ``--model`` (+ ``--checkpoint``) wrapped by the ``--defense`` chain, in eval mode."""
-    from bandlimit.models import load_checkpoint
+    """The model of ``--model`` (+ ``--checkpoint``) wrapped by the ``--defense`` chain, in eval mode.
+
+    Randomised defences draw from generators seeded by ``--seed`` (see :func:`apply_defenses`).
+    """
+    from bandlimit.models import CheckpointMismatchError, load_checkpoint
 
     spec = settings.get("model")
     if not spec:
@@ -108,12 +116,14 @@ def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
     if settings.get("checkpoint"):
         try:
             model = load_checkpoint(settings["checkpoint"], model)
-        except ValueError as exc:
+        except CheckpointMismatchError as exc:
             raise ValueError(
                 f"--checkpoint does not match --model {spec!r}: {exc}; pass the --model the checkpoint was "
                 "trained with (or the checkpoint alone as --model)"
             ) from exc
-    model = apply_defenses(model, list(settings.get("defense") or []))
+        except (ValueError, FileNotFoundError) as exc:  # unreadable: the file's fault, not the model's
+            raise type(exc)(f"--checkpoint: {exc}") from exc
+    model = apply_defenses(model, list(settings.get("defense") or []), seed=settings.get("seed"))
     return model.to(device).eval()
 
 
@@ -128,6 +138,8 @@ def load_data(settings: Mapping[str, Any]) -> Any:
         raise FileNotFoundError(
             f"--data {name!r}: {exc} (use --data cifar10-sample for the shipped sample, or --data-root)"
         ) from exc
+    except (TypeError, ValueError) as exc:  # an unknown name, or what a data file holds, is the user's input
+        raise ValueError(f"--data {name!r}: {exc}") from exc
 
 
 def image_shape(data: Any) -> tuple[int, ...]:
@@ -214,14 +226,17 @@ def build_attack(spec: str, *, eps: float | None = None, norm: str | None = None
     cls, given = entry.obj, _given(kwargs, entry)
     if norm is not None and cls.norm_setting and cls.norm_setting not in given:
         kwargs[cls.norm_setting] = norm
+    # A norm written in the spec is the attack's to check (pgd:norm=l1 names its own setting).
+    from_option = not (cls.norm_setting and cls.norm_setting in given)
     if eps is not None and cls.budget and cls.budget not in given:
         effective = {**given, **kwargs}.get(cls.norm_setting, norm) if cls.norm_setting else norm
-        if effective is not None and effective not in cls.budget_norms:
+        if from_option and effective is not None and effective not in cls.budget_norms:
             raise ValueError(
                 f"attack {spec!r}: expected a {'/'.join(cls.budget_norms)} budget, got --norm {effective}; "
                 f"use --norm {cls.budget_norms[0]} or set the budget in the spec ({name}:{cls.budget}=...)"
             )
         kwargs[cls.budget] = eps
+    _check_linf_budget(spec, cls, {**given, **kwargs}, norm)
     missing = [s for s in _required(cls) if s not in given]
     if missing:
         raise ValueError(
@@ -232,7 +247,25 @@ def build_attack(spec: str, *, eps: float | None = None, norm: str | None = None
     try:
         return create_attack(name, **kwargs)
     except (TypeError, ValueError) as exc:  # settings the user wrote: bad input, not a bug
-        raise ValueError(f"attack {spec!r}: {exc}") from exc
+        raise ValueError(f"attack {spec!r}: {_unprefixed(exc, 'attack', name)}") from exc
+
+
+def _check_linf_budget(spec: str, cls: Any, settings: Mapping[str, Any], norm: str | None) -> None:
+    """Refuse an L∞ budget above 1 (the whole [0, 1] range): ``pgd:eps=8`` almost surely meant 8/255.
+
+    Raises:
+        ValueError: naming the spec and the likely intent.
+    """
+    value = settings.get(cls.budget) if cls.budget else None
+    if cls.norm_setting:
+        effective = settings.get(cls.norm_setting, norm)
+    else:
+        effective = cls.budget_norms[0] if len(cls.budget_norms) == 1 else norm
+    if effective == "linf" and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 1:
+        raise ValueError(
+            f"attack {spec!r}: an L∞ budget of {value:g} exceeds the whole [0, 1] pixel range; "
+            f"did you mean {value:g}/255 ({value / 255:.4g})?"
+        )
 
 
 def build_attacks(specs: Sequence[str], eps_list: Sequence[float], norm: str) -> list[Any]:
@@ -247,21 +280,42 @@ def build_attacks(specs: Sequence[str], eps_list: Sequence[float], norm: str) ->
 
 
 # ----------------------------------------------------------------------------- defences
-def apply_defenses(model: nn.Module, specs: Sequence[str]) -> nn.Module:
+def apply_defenses(model: nn.Module, specs: Sequence[str], *, seed: int | None = None) -> nn.Module:
     """Wrap ``model`` with a chain of defences, innermost first, with :func:`defenses.apply_defense`.
 
     ``["smooth:rho=0.25", "lowpass:bandwidth=16"]`` smooths the first layer, then puts a
     low-pass input layer in front.
 
+    Args:
+        model: The model to defend.
+        specs: ``NAME[:key=value,...]`` per defence.
+        seed: ``--seed``: a defence that draws random numbers and takes a ``generator`` (post-
+            averaging) gets one seeded from it and its place in the chain, unless its spec fixes
+            ``seed`` itself, so the same command gives the same numbers every time.
+
     Raises:
         ValueError: malformed spec, unknown defence or bad settings (prefixed with the spec).
     """
-    from defenses import apply_defense
+    from defenses import DEFENSES, apply_defense
 
-    for spec in specs:
+    for position, spec in enumerate(specs):
         name, kwargs = parse_spec(spec)
+        if seed is not None and name in DEFENSES and not {"seed", "generator"} & set(kwargs):
+            if "generator" in DEFENSES.get(name).meta["settings"]:
+                kwargs["generator"] = torch.Generator().manual_seed(_defense_seed(seed, position))
         try:
             model = apply_defense(model, name, **kwargs)
         except (TypeError, ValueError) as exc:  # settings the user wrote
-            raise ValueError(f"defence {spec!r}: {exc}") from exc
+            raise ValueError(f"defence {spec!r}: {_unprefixed(exc, 'defence', name)}") from exc
     return model
+
+
+def _defense_seed(seed: int, position: int) -> int:
+    """The seed of the ``position``-th defence's generator: distinct per defence, fixed by ``--seed``."""
+    return (seed * 1_000_003 + 7919 * (position + 1)) % 2**63
+
+
+def _unprefixed(exc: Exception, kind: str, name: str) -> str:
+    """The message of ``exc`` without the library's own ``kind 'name': `` (the CLI names the whole spec)."""
+    text, prefix = str(exc), f"{kind} {name!r}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text

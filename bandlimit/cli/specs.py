@@ -71,22 +71,33 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
-def parse_eps_list(text: str | list[float]) -> list[float]:
+def parse_eps_list(text: str | list[float], *, norm: str | None = None) -> list[float]:
     """Parse ``"1/255,2/255,8/255"`` (or a list) into a sorted list of positive floats.
 
+    With ``norm="linf"`` a budget above 1 (the whole [0, 1] pixel range) is refused: ``8``
+    almost surely meant ``8/255``.
+
     Raises:
-        ValueError: the list is empty, or holds a negative, zero, NaN or non-numeric value.
+        ValueError: the list is empty, or holds a negative, zero, NaN, infinite or non-numeric
+            value, or an L∞ value above 1.
     """
     items = text if isinstance(text, list) else [t for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError("expected at least one eps, e.g. --eps 2/255,8/255; got an empty list")
+        raise ValueError("--eps: expected at least one eps, e.g. --eps 2/255,8/255; got an empty list")
     values = []
     for item in items:
         value = parse_value(item) if isinstance(item, str) else item
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected numeric eps values such as 8/255, got {item!r}")
+            raise ValueError(f"--eps: expected numeric eps values such as 8/255, got {item!r}")
         value = float(value)
         if math.isnan(value) or value <= 0:
-            raise ValueError(f"expected eps > 0, got {item!r}")
+            raise ValueError(f"--eps: expected eps > 0, got {item!r}")
+        if math.isinf(value):
+            raise ValueError(f"--eps: expected a finite eps, got {item!r}")
+        if norm == "linf" and value > 1:
+            raise ValueError(
+                f"--eps: expected an L∞ eps <= 1 (images are in [0, 1]), got {str(item).strip()!r}; "
+                f"did you mean {str(item).strip()}/255 ({value / 255:.4g})?"
+            )
         values.append(value)
     return sorted(set(values))

@@ -16,6 +16,7 @@ Writes ``results.json``, ``figures/spectra.png``, ``figures/radial_profiles.png`
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from bandlimit.cli import _output, names
@@ -54,8 +55,12 @@ def spectrum_section(
     folder: Any,
     *,
     n: int | None,
+    json_name: str,
 ) -> tuple[Any, _output.Section]:
-    """Run the attacks, measure their perturbation spectra, draw the figures; returns the report."""
+    """Run the attacks, measure their perturbation spectra, write ``json_name``, draw the figures.
+
+    Returns the report and its section.
+    """
     from bandlimit._torch import model_device
     from bandlimit.evaluation import SpectrumReport, perturbation_spectrum
     from bandlimit.reports import plot_radial_profiles, plot_spectra
@@ -75,6 +80,7 @@ def spectrum_section(
         )
     if not isinstance(report, SpectrumReport):  # one attack gives a bare SpectrumResult
         report = SpectrumReport(spectra=[report], config=report.config, seed=settings["seed"], environment={})
+    folder.write_json(json_name, report)  # the numbers first: a failed drawing keeps them
     spectra = {s.label: s.spectrum for s in report.spectra}
     folder.figure(
         "spectra",
@@ -110,9 +116,16 @@ def spectrum_section(
 
 
 def filtered_section(
-    model: Any, data: Any, settings: dict[str, Any], reporter: _output.Reporter, folder: Any, *, n: int | None
+    model: Any,
+    data: Any,
+    settings: dict[str, Any],
+    reporter: _output.Reporter,
+    folder: Any,
+    *,
+    n: int | None,
+    json_name: str,
 ) -> tuple[Any, _output.Section]:
-    """Accuracy on low-/high-pass filtered images and on the LFC/HFC split, with figures."""
+    """Accuracy on low-/high-pass filtered images and on the LFC/HFC split: ``json_name``, then figures."""
     from bandlimit._torch import model_device
     from bandlimit.evaluation import filtered_accuracy
     from bandlimit.reports import plot_accuracy_vs_bandwidth
@@ -121,6 +134,7 @@ def filtered_section(
         result = filtered_accuracy(
             model, data, n=n, batch_size=settings["batch_size"], device=model_device(model), progress=progress
         )
+    folder.write_json(json_name, result)
     # Yin et al.'s low-/high-pass curves, and Wang et al.'s low/high-frequency components when measured.
     low_high = {
         "accuracy_vs_bandwidth": (
@@ -168,20 +182,24 @@ def run(args: argparse.Namespace) -> int:
     from bandlimit.cli.specs import parse_eps_list
 
     settings = resolve_settings(args, args._parser, DEFAULTS)
+    low, high = settings["low"], settings["high"]
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"--low/--high: expected 0 <= low <= high (fractions of Nyquist), got {low} and {high}")
     norm = settings["norm"]
     raw = settings.get("eps")
-    eps_list = parse_eps_list(raw) if raw is not None else [8 / 255 if norm == "linf" else 0.5]
+    eps_list = parse_eps_list(raw, norm=norm) if raw is not None else [8 / 255 if norm == "linf" else 0.5]
     attacks = names.build_attacks(list(settings["attack"]), eps_list, norm)
     settings["eps"] = ",".join(eps_text(e, norm) for e in eps_list)
 
     def analyse(model: Any, data: Any, reporter: _output.Reporter, folder: Any) -> list[_output.Section]:
-        report, section = spectrum_section(model, data, attacks, settings, reporter, folder, n=settings.get("n"))
-        sections = [section]
-        folder.write_json("results.json", report)
+        n = settings.get("n")
+        sections = [
+            spectrum_section(model, data, attacks, settings, reporter, folder, n=n, json_name="results.json")[1]
+        ]
         if settings.get("filtered"):
-            filtered, extra = filtered_section(model, data, settings, reporter, folder, n=settings.get("n"))
-            folder.write_json("filtered.json", filtered)
-            sections.append(extra)
+            sections.append(
+                filtered_section(model, data, settings, reporter, folder, n=n, json_name="filtered.json")[1]
+            )
         return sections
 
     return _output.run_in_one_process("spectrum", settings, analyse, files="results.json, figures/, report.html")

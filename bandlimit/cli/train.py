@@ -6,8 +6,11 @@ Example::
         --data folder:.data/cifar10-jpeg --test-data folder:.data/cifar10-jpeg --out runs/fast
 
 Settings come from, in order of precedence: the command line, a TOML file given with
-``--config`` (its keys are the long option names, with ``-`` or ``_``), then the defaults of
-:class:`bandlimit.training.TrainConfig` and of the recipe.
+``--config`` (its keys are the long option names, with ``-`` or ``_``; values are checked as
+the command line checks them), then the defaults of :class:`bandlimit.training.TrainConfig`
+and of the recipe. ``--out`` must not hold another run (``--resume`` continues the run whose
+``state.pt`` it holds; ``--overwrite`` replaces it); Ctrl-C or a full disk keeps the state of
+the last finished epoch, and ``--resume`` continues from it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bandlimit.cli._settings import add_command, read_toml
+from bandlimit.cli._settings import add_command, resolve_settings
 from bandlimit.training import TrainConfig, train
-from bandlimit.training.checkpointing import prepare_out_dir
 from bandlimit.training.config import SCHEDULES
 
 __all__ = ["register", "run"]
@@ -60,8 +62,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``train`` sub-command."""
     summary = "train a model with a recipe (natural, gaussian, pgd_at, fast_fgsm_rs, trades)"
     p = add_command(subparsers, "train", run, help=summary, doc=__doc__)
+    p.set_defaults(_parser=p)
     # Every option defaults to None so that a TOML --config value can fill what the command
-    # line left unset; real defaults are applied in `_resolve`.
+    # line left unset; real defaults are applied by `resolve_settings`.
     g = p.add_argument_group("what to train")
     g.add_argument("--model", help="registered model name (see `bandlimit models`); default resnet20")
     g.add_argument("--recipe", help="natural | gaussian | pgd_at | fast_fgsm_rs | trades; default natural")
@@ -91,31 +94,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bfloat16 autocast")
     s.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    s.add_argument("--threads", type=int, help="CPU threads for torch")
+    s.add_argument("--threads", type=int, help="CPU threads for torch (>= 1; default: torch's choice)")
     s.add_argument("--eval-every", type=int, help="evaluate every N epochs")
     s.add_argument("--out", help="output folder (checkpoints, metrics.json); default runs/<model>-<recipe>")
     s.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/state.pt (or the file given)")
+    s.add_argument(
+        "--overwrite", action="store_const", const=True, default=None, help="replace another run's files in --out"
+    )
     s.add_argument("--config", help="TOML file whose keys set defaults for these options")
     s.add_argument("--quiet", action="store_const", const=True, default=None, help="no progress bar")
-
-
-def _load_toml(path: str, known: set[str]) -> dict[str, Any]:
-    values = {k.replace("-", "_"): v for k, v in read_toml(path).items()}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"--config: unknown keys {unknown} in {path}; expected some of {sorted(known)}")
-    return values
-
-
-def _resolve(args: argparse.Namespace) -> dict[str, Any]:
-    """Merge command line > TOML > defaults into one dict of settings."""
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose", "config")}
-    merged = dict(_DEFAULTS)
-    if args.config:
-        for key, value in _load_toml(args.config, set(given)).items():
-            merged[key] = Fraction(value) if isinstance(value, str) and "/" in value else value
-    merged.update({k: v for k, v in given.items() if v is not None})
-    return {k: float(v) if isinstance(v, Fraction) else v for k, v in merged.items()}
 
 
 def _config(settings: dict[str, Any], out: str) -> TrainConfig:
@@ -141,15 +128,20 @@ def _config(settings: dict[str, Any], out: str) -> TrainConfig:
     return TrainConfig(out_dir=out, resume=resume, **kwargs)
 
 
+#: What a training run's state file keeps (for the messages of a run that stopped).
+RESUME_HINT = "the finished epochs"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``bandlimit train``; returns the exit code."""
     import torch
 
+    from bandlimit.cli._runs import MIN_FREE_BYTES, RunFolder, check_room
     from bandlimit.data import load_dataset, load_tensor_dataset
     from bandlimit.models import create_model, list_models
     from defenses.recipes import create_recipe, list_recipes
 
-    settings = _resolve(args)
+    settings = resolve_settings(args, args._parser, _DEFAULTS)
     if settings["recipe"] not in list_recipes():
         raise ValueError(f"--recipe: expected one of {list_recipes()}, got {settings['recipe']!r}")
     if settings["model"] not in list_models():
@@ -167,7 +159,18 @@ def run(args: argparse.Namespace) -> int:
         config = _config(settings, out)
     except TypeError as exc:
         raise ValueError(f"{exc} (check the options and the --config file)") from exc
-    prepare_out_dir(config)  # fail on an unwritable --out before any data is decoded
+    # Refuse an unwritable, full or occupied --out before any data is decoded.
+    folder = RunFolder.prepare(
+        out,
+        "train",
+        resume=config.resume is not None,
+        overwrite=bool(settings.get("overwrite")),
+        resume_hint=RESUME_HINT,
+    )
+    if config.resume is not None:
+        from bandlimit.training import read_training_state
+
+        read_training_state(config.resume)  # a missing, damaged or foreign file is refused before any work
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])
 
@@ -186,11 +189,17 @@ def run(args: argparse.Namespace) -> int:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(settings["model"], num_classes=len(classes) or None)
+    # Every epoch writes last.pt, maybe best.pt and model.pt, and state.pt (weights and momentum),
+    # each through a temporary copy: room for about eight copies of the weights.
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    check_room(folder.path, MIN_FREE_BYTES + 8 * weights)
     metadata = {"dataset": settings["data"], "test_dataset": settings.get("test_data"), "classes": classes}
     logger.info(
         "training %s with %s on %s (%d images) -> %s", settings["model"], recipe, settings["data"], len(train_set), out
     )
-    result = train(model, train_set, recipe, config, test_data=test_set, metadata=metadata)
+    with folder.guard():
+        folder.start()
+        result = train(model, train_set, recipe, config, test_data=test_set, metadata=metadata)
 
     from bandlimit.cli import console
     from bandlimit.training import dist_info

@@ -20,9 +20,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from bandlimit._checks import check_bool, check_choice, check_positive_int
 from bandlimit.data.base import (
     IMAGE_EXTENSIONS,
@@ -32,6 +29,7 @@ from bandlimit.data.base import (
     imagenet_eval_transform,
 )
 from bandlimit.data.cifar import CIFAR10_CLASSES, CIFAR10_URL, default_data_root, load_cifar10
+from bandlimit.data.npz import load_npz
 from bandlimit.data.samples import imagenet_classes, load_cifar10_sample, load_imagenet_sample
 
 __all__ = [
@@ -126,41 +124,6 @@ def _load_imagenet(root: Path | None, split: str) -> FolderImageDataset:
     return FolderImageDataset(samples, names, class_ids=wnids, decode=imagenet_eval_transform, root=directory)
 
 
-def _load_npz(path: Path, split: str) -> TensorImageDataset:
-    del split  # an npz holds one set of images
-    if not path.is_file():
-        raise FileNotFoundError(f"npz file not found: expected a file at {path}")
-    with np.load(path, allow_pickle=False) as arrays:
-        missing = [k for k in ("x", "y") if k not in arrays.files]
-        if missing:
-            raise ValueError(
-                f"{path}: expected arrays 'x' (uint8 images N,H,W,C) and 'y' (labels), "
-                f"missing {missing}; found {arrays.files}"
-            )
-        x, y = arrays["x"], arrays["y"]
-        test_index = arrays["test_index"] if "test_index" in arrays.files else None
-        names = arrays["classes"] if "classes" in arrays.files else None
-    if x.dtype != np.uint8:
-        raise TypeError(
-            f"{path}: expected 'x' of dtype uint8, got {x.dtype}; convert [0,1] floats with "
-            "(x * 255).round().astype(np.uint8)"
-        )
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"{path}: expected 'x' of shape (N, H, W, C) with C = 1 or 3, got {x.shape}; "
-            "grey images need a channel axis (x[..., None])"
-        )
-    if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{path}: expected 'y' integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
-    if names is not None:
-        classes = [str(c) for c in names.tolist()]
-    else:
-        classes = [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
-    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    indices = None if test_index is None else torch.from_numpy(test_index.astype(np.int64))
-    return TensorImageDataset(images, torch.from_numpy(y.astype(np.int64)), classes, indices=indices)
-
-
 # --------------------------------------------------------------------------------------------
 # Registry and entry point
 # --------------------------------------------------------------------------------------------
@@ -206,7 +169,7 @@ _LOADERS: dict[str, Callable[[Path | None, str, bool], AnyDataset]] = {
     "cifar10-sample": _cifar10_sample,
     "imagenet-sample": _imagenet_sample,
 }
-_PREFIXES: dict[str, Callable[[Path, str], AnyDataset]] = {"folder": _load_folder, "npz": _load_npz}
+_PREFIXES: dict[str, Callable[[Path, str], AnyDataset]] = {"folder": _load_folder, "npz": load_npz}
 
 
 def list_datasets() -> list[str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 # The model modules register their names on import (like timm), so import them all here.
 from bandlimit.models import cifar_resnet, imagenet, preact_resnet, wide_resnet  # noqa: F401
 from bandlimit.models import normalize as _normalize_module  # the submodule (its function shadows it below)
-from bandlimit.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from bandlimit.models.checkpoint import CheckpointMismatchError, load_checkpoint, read_checkpoint, save_checkpoint
 from bandlimit.models.normalize import *  # noqa: F403 - Normalize, normalize and the statistics
 from bandlimit.models.pretrained import list_pretrained, model_card
 from bandlimit.models.registry import (
@@ -38,6 +38,7 @@ from bandlimit.models.registry import (
 
 __all__ = [
     "MODELS",
+    "CheckpointMismatchError",
     "attach_meta",
     "create_model",
     "get_model_entry",

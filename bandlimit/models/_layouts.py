@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from bandlimit.models.normalize import Normalize
 
 __all__ = [
+    "CheckpointMismatchError",
     "align_prefix",
     "check_compatible",
     "external_state_dict",
@@ -34,6 +35,10 @@ logger = logging.getLogger("bandlimit.models.checkpoint")
 # Containers external projects put their weights under, tried in this order.
 _STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "state")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+class CheckpointMismatchError(ValueError):
+    """A readable checkpoint whose weights do not fit the model (classes, normalisation, shapes, keys)."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -130,6 +135,11 @@ def _fmt_keys(keys: list[str], limit: int = 6) -> str:
 def check_compatible(
     state: dict[str, Tensor], meta: dict[str, Any], model: nn.Module, where: str, *, strict: bool
 ) -> None:
+    """Check that ``state`` (with its metadata ``meta``) fits ``model``.
+
+    Raises:
+        CheckpointMismatchError: classes, normalisation, shapes or (with ``strict``) keys differ.
+    """
     model_state = model.state_dict()
     own = model_meta(model)
     head = _classifier_name(model)
@@ -137,13 +147,13 @@ def check_compatible(
     if head is not None and f"{head}.weight" in state:
         ck_classes = int(state[f"{head}.weight"].shape[0])
     if ck_classes is not None and own.get("num_classes") is not None and int(ck_classes) != int(own["num_classes"]):
-        raise ValueError(
+        raise CheckpointMismatchError(
             f"{where}: checkpoint has {ck_classes} classes, model has {own['num_classes']}; "
             f"build the model with num_classes={ck_classes}"
         )
     if meta.get("mean") is not None and own.get("mean") is not None:
         if not (_same_stats(meta["mean"], own["mean"]) and _same_stats(meta["std"], own["std"])):
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"{where}: checkpoint was trained with normalisation mean={tuple(meta['mean'])}, "
                 f"std={tuple(meta['std'])}, but the model normalises with mean={tuple(own['mean'])}, "
                 f"std={tuple(own['std'])}; build it with those mean/std or pass model=None"
@@ -154,7 +164,7 @@ def check_compatible(
         if k in state and state[k].shape != model_state[k].shape
     ]
     if shapes:
-        raise ValueError(f"{where}: shape mismatch for {len(shapes)} tensor(s): {'; '.join(shapes[:4])}")
+        raise CheckpointMismatchError(f"{where}: shape mismatch for {len(shapes)} tensor(s): {'; '.join(shapes[:4])}")
     # BatchNorm's num_batches_tracked counter postdates many public checkpoints; BatchNorm
     # fills it in itself, so its absence is not a mismatch.
     missing = [k for k in model_state if k not in state and not k.endswith("num_batches_tracked")]
@@ -169,7 +179,7 @@ def check_compatible(
             if part
         )
         if strict:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"{where}: checkpoint keys do not match the model ({detail}); check the architecture, or pass "
                 "strict=False to load the matching part"
             )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
 import stat
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -30,8 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bandlimit._io import atomic_write
+from bandlimit._io import atomic_write, load_torch_file
 from bandlimit.models._layouts import (
+    CheckpointMismatchError,
     align_prefix,
     check_compatible,
     external_state_dict,
@@ -41,7 +41,14 @@ from bandlimit.models._layouts import (
     unwrap,
 )
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointMismatchError",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +122,7 @@ def save_checkpoint(
     Raises:
         TypeError: ``model`` is not an ``nn.Module``, or a value would not load back with
             ``weights_only=True`` (e.g. a numpy array; the message names where it is).
-        ValueError: ``extra`` uses a reserved key.
+        ValueError: ``extra`` uses a reserved key, or ``path`` is a folder.
     """
     from bandlimit import __version__
 
@@ -123,6 +130,11 @@ def save_checkpoint(
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path: expected a file path (str or Path), got {type(path).__name__}")
+    if Path(path).is_dir():
+        raise ValueError(
+            f"path: expected a file path, got the folder {str(path)!r}; name a file in it, "
+            f"e.g. {str(Path(path) / 'model.pt')!r}"
+        )
     extra = dict(extra or {})
     clash = sorted(_RESERVED & set(extra))
     if clash:
@@ -162,29 +174,11 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is truncated, not a PyTorch file, holds arbitrary Python objects
-            (refused, never unpickled), or is not a dict.
+        ValueError: a folder, or the file is truncated, not a PyTorch file, holds arbitrary
+            Python objects (refused, never unpickled), or is not a dict.
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint {str(p)!r} does not exist")
-    try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "weights only" in str(exc).lower():
-            raise ValueError(
-                f"refusing to load {str(p)!r}: it holds Python objects beyond tensors and plain containers, and "
-                "bandlimit only loads checkpoints with weights_only=True (unpickling arbitrary objects can run "
-                "code). If you trust the file, load it yourself and re-save model.state_dict()."
-            ) from exc
-        raise ValueError(f"cannot read {str(p)!r}: not a valid PyTorch checkpoint ({exc})") from exc
-    except OSError:
-        raise
-    except Exception as exc:  # torch raises RuntimeError/EOFError/KeyError/... for damaged files
-        raise ValueError(
-            f"cannot read {str(p)!r}: the file is truncated or not a PyTorch checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})"
-        ) from exc
+    obj = load_torch_file(p, what="checkpoint", map_location=map_location)
     if not isinstance(obj, dict):
         raise ValueError(f"{str(p)!r}: expected a dict (a state dict or a checkpoint), got {type(obj).__name__}")
     return obj
@@ -203,6 +197,17 @@ def _split_payload(obj: dict[str, Any], where: str) -> tuple[dict[str, Tensor], 
     if not is_state_dict(obj.get("state_dict")):
         raise ValueError(f"{where}: damaged bandlimit checkpoint: 'state_dict' is missing or not tensors")
     return dict(obj["state_dict"]), dict(obj.get("meta") or {})
+
+
+def _check_finite(state: dict[str, Tensor], where: str) -> None:
+    """Refuse weights holding NaN or infinity: such a model's every number would be meaningless."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        shown = ", ".join(repr(k) for k in bad[:3]) + (f" ... ({len(bad)} in all)" if len(bad) > 3 else "")
+        raise ValueError(
+            f"{where}: the checkpoint holds non-finite weights (NaN or infinity) in {shown}; the training that "
+            "wrote it diverged or the file is damaged: refusing to load it (use an earlier checkpoint)"
+        )
 
 
 def load_checkpoint(
@@ -232,12 +237,14 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: unreadable/foreign file, missing metadata when ``model`` is None, or a
-            mismatch (classes, normalisation, shapes, keys); the message names what differs.
+        ValueError: unreadable/foreign file, NaN or infinite weights, missing metadata when
+            ``model`` is None, or a mismatch (classes, normalisation, shapes, keys; a
+            :class:`CheckpointMismatchError`); the message names what differs.
     """
     where = str(path)
     payload = read_checkpoint(path, map_location=map_location)
     state, meta = _split_payload(payload, where)
+    _check_finite(state, where)
     state = strip_wrappers(state)
     if model is None:
         from bandlimit.models.registry import create_model

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from bandlimit._io import atomic_write
+from bandlimit._io import atomic_write, load_torch_file
 
 __all__ = [
     "STATE_FORMAT",
@@ -54,22 +54,26 @@ def read_training_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is corrupted or not a bandlimit training state.
+        ValueError: ``path`` is a folder, or the file is corrupted or not a bandlimit training state.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"resume: expected a training-state file, got missing path {path}")
+    if path.is_dir():
+        raise ValueError(f"resume: expected a training-state file such as {path / 'state.pt'}, got the folder {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several unrelated types for a damaged file
-        raise ValueError(
-            f"resume: cannot read {path} as a training state ({type(exc).__name__}: {exc}); "
-            "the file is damaged or not a bandlimit checkpoint; it was left untouched"
-        ) from exc
+        state = load_torch_file(path, what="training state")
+    except ValueError as exc:
+        raise ValueError(f"resume: {exc}; the file was left untouched") from exc
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        if isinstance(state, dict) and "fingerprint" in state and "batches" in state:
+            found = "the state of a `bandlimit evaluate` run"
+        elif isinstance(state, dict):
+            found = f"format {state.get('format')!r}"
+        else:
+            found = type(state).__name__
         raise ValueError(
-            f"resume: expected a bandlimit training state ({STATE_FORMAT}) in {path}, got {found!r}; "
+            f"resume: expected a bandlimit training state ({STATE_FORMAT}) in {path}, got {found}; "
             "model checkpoints (last.pt, best.pt, model.pt) cannot be resumed, use state.pt"
         )
     return state

@@ -1,12 +1,12 @@
-"""Write the demo's results folder: results.json, config.json, PNG figures and report.html."""
+"""Write the demo's results folder: results.json, config.json, environment.json, PNG figures and report.html."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bandlimit._env import environment
-from bandlimit._io import atomic_write, jsonable
+from bandlimit._io import jsonable
+from bandlimit.cli._runs import RunFolder
 from bandlimit.cli.demo.measure import DemoResult
 from bandlimit.reports import HtmlReport, plot_heatmaps, plot_radial_profiles, plot_spectra
 
@@ -40,41 +40,41 @@ def demo_json(result: DemoResult) -> str:
     return json.dumps(jsonable(payload), indent=1)
 
 
-def write_demo_folder(result: DemoResult, out_dir: Path) -> dict[str, str]:
-    """Write every file of the demo and return ``{kind: path}``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_demo_folder(result: DemoResult, folder: RunFolder) -> dict[str, str]:
+    """Write every file of the demo into ``folder`` (numbers first, then figures) and return ``{kind: path}``."""
+    out_dir = folder.path
     files: dict[str, str] = {}
-    atomic_write(out_dir / "results.json", demo_json(result))
-    files["results"] = str(out_dir / "results.json")
-    atomic_write(out_dir / "config.json", json.dumps(result.config, indent=2))
-    files["config"] = str(out_dir / "config.json")
-    atomic_write(out_dir / "environment.json", json.dumps(environment(), indent=2, default=str))
+    files["results"] = str(folder.write_text("results.json", demo_json(result)))
+    files["config"] = str(folder.write_text("config.json", json.dumps(result.config, indent=2)))
+    folder.write_environment()
     cfg = result.config
     v = cfg["fourier_norm"]
     files["heatmaps"] = str(
-        plot_heatmaps(
+        folder.draw(
+            "heatmaps.png",
+            plot_heatmaps,
             {k: h.error for k, h in result.heatmaps.items()},
-            out_dir / "heatmaps.png",
             title=f"Fourier heat maps (error rate, v = {v:g}, {cfg['n_heatmap']} CIFAR-10 sample images)",
         )
     )
     files["spectra"] = str(
-        plot_spectra(
+        folder.draw(
+            "spectra.png",
+            plot_spectra,
             {k: s.spectrum for k, s in result.spectra.items()},
-            out_dir / "spectra.png",
             title=f"Mean |F(x_adv − x)| of PGD-{cfg['pgd_steps']} at L∞ {cfg['eps'] * 255:.0f}/255",
         )
     )
     files["profiles"] = str(
-        plot_radial_profiles(
-            {k: (s.radii, s.profile) for k, s in result.spectra.items()}, out_dir / "spectra_radial.png"
+        folder.draw(
+            "spectra_radial.png", plot_radial_profiles, {k: (s.radii, s.profile) for k, s in result.spectra.items()}
         )
     )
-    files["report"] = str(_html(result, out_dir))
+    files["report"] = str(folder.write_text("report.html", _html(result, out_dir).render()))
     return files
 
 
-def _html(result: DemoResult, out_dir: Path) -> Path:
+def _html(result: DemoResult, out_dir: Path) -> HtmlReport:
     cfg = result.config
     report = HtmlReport("bandlimit demo: frequency-domain robustness of three ResNet-20s and two defences")
     report.paragraph(
@@ -114,4 +114,4 @@ def _html(result: DemoResult, out_dir: Path) -> Path:
     report.image(out_dir / "spectra_radial.png", caption="Radial profile of the same spectra.")
     bands = [{"model": k, **{f"{b} energy": e for b, e in s.band_energy.items()}} for k, s in result.spectra.items()]
     report.table(bands, percent=[c for c in bands[0] if c != "model"] if bands else ())
-    return report.save(out_dir / "report.html")
+    return report
