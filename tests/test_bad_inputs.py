@@ -1232,4 +1232,6 @@ def test_cli_case(case: CliCase, tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_catalogue_size() -> None:
     """The issue asks for at least 150 cases across the API and the command line."""
-    assert len(API_CASES) + len(CLI_CASES) >= 5  # raised to 150 as the catalogue fills
+    assert len(API_CASES) >= 150 and len(CLI_CASES) >= 100
+    assert len({c.id for c in API_CASES}) == len(API_CASES)  # every case named once
+    assert len({c.id for c in CLI_CASES}) == len(CLI_CASES)
