@@ -11,16 +11,38 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["Progress", "notify", "progress_bar", "progress_option"]
+__all__ = ["ConsoleLogHandler", "Progress", "notify", "progress_bar", "progress_option", "stderr_console"]
 
 #: ``progress(description, completed, total)``; called after every unit of work (total 0 = unknown).
 Progress = Callable[[str, int, int], None]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@functools.cache
+def stderr_console() -> Any:
+    """The one rich console on stderr.
+
+    Bars and log lines share it, so a log line is printed above a running bar, not over it.
+    """
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class ConsoleLogHandler(logging.Handler):
+    """A logging handler that prints through :func:`stderr_console` (plain text, never markup)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stderr_console().print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # logging must never raise into the program; report it the logging way
+            self.handleError(record)
 
 
 @contextlib.contextmanager
@@ -46,7 +68,7 @@ def progress_bar(
         return
     from rich.console import Console
 
-    target = console if console is not None else Console(stderr=stderr)
+    target = console if console is not None else stderr_console() if stderr else Console()
     if not target.is_terminal:
         lines = _LineProgress(title, target)
         yield lines.update

@@ -416,3 +416,22 @@ def test_bench_autoattack_tiny_runs_both_and_compares(capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "standard suite" in out and "AutoAttack" in out and "CPU time ratio (ours / AutoAttack)" in out
     assert "broken only by ours (" in out and "broken only by AutoAttack (" in out
+
+
+def test_progress_lines_outside_a_terminal(tmp_path: Path, model_spec: str, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15: with stdout redirected (make demo > log, CI, nohup) a run prints what it is doing."""
+    code = _run(
+        "evaluate", "--model", model_spec, "--attack", "fgsm", "--attack", "pgd:steps=2",
+        "--n", "16", "--batch-size", "8", "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    lines = [line for line in printed.splitlines() if "  elapsed " in line]
+    assert lines, "no progress line outside a terminal"
+    assert all(line.startswith("evaluate: ") for line in lines)
+    # Each attack is named while it runs, per batch, and the count reaches the total.
+    assert any("fgsm/" in line and "(samples 0+)" in line for line in lines)
+    assert any("pgd/" in line and "(samples 8+)" in line for line in lines)
+    assert lines[-1].split("  ")[1] == "4/4"
+    # Tables are not cut to 80 columns in a log: the model spec, a long name, is shown whole.
+    assert model_spec in printed.replace("\n", "")

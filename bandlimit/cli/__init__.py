@@ -20,6 +20,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -28,14 +29,18 @@ from rich.console import Console
 from rich.markup import escape
 
 from bandlimit import __version__
+from bandlimit._progress import ConsoleLogHandler, stderr_console
 
 __all__ = ["COMMANDS", "RunStopped", "console", "main"]
 
 #: Sub-command modules, in the order ``bandlimit --help`` lists them.
 COMMANDS = ("demo", "evaluate", "heatmap", "spectrum", "train", "models", "bench")
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# Outside a terminal (a log file, a pipe, CI) rich would assume 80 columns and cut table cells
+# to "natu…"; give logs room instead (a COLUMNS setting still wins).
+_LOG_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+console = Console(stderr=False, width=_LOG_WIDTH)
+err_console = stderr_console()
 
 
 class RunStopped(Exception):
@@ -99,10 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog = f"bandlimit {command}" if exc.prog == "bandlimit" and command else exc.prog
         _say("[bold red]error:[/]", f"{prog}: {exc}; see {prog} --help")
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = ConsoleLogHandler()  # through the console the progress bars draw on: never over a bar
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -24,8 +24,9 @@ __all__ = ["Reporter", "Section", "run_in_one_process", "show", "write_report"]
 class Reporter:
     """Progress bars for the harness's ``progress(description, completed, total)`` callbacks.
 
-    Bars are drawn only when ``enabled`` (no ``--quiet``, rank 0 under torchrun) and stdout
-    is a terminal, so logs and CI output stay clean.
+    Shown only when ``enabled`` (no ``--quiet``, rank 0 under torchrun): a bar on a terminal,
+    plain progress lines elsewhere (a log file, CI, ``nohup``; see
+    :func:`bandlimit._progress.progress_bar`), so a redirected run shows what it is doing.
     """
 
     enabled: bool
@@ -35,7 +36,7 @@ class Reporter:
         """A bar for one long loop; yields the callback to pass to the harness (None: no bar)."""
         from bandlimit.cli import console
 
-        with progress_bar(title, enabled=self.enabled and console.is_terminal, console=console) as update:
+        with progress_bar(title, enabled=self.enabled, console=console) as update:
             yield update
 
 
@@ -69,7 +70,10 @@ def show(sections: Sequence[Section]) -> None:
         for title, rows, columns, percent in s.tables:
             console.print(results_table(rows, title=title, columns=columns, percent=percent))
         if s.panel is not None:
-            console.print(s.panel)
+            if console.is_terminal:
+                console.print(s.panel)
+            else:  # coloured blocks: a solid block of characters in a log file
+                console.print("(the coloured panel is drawn in a terminal only; see the figures and report.html)")
         for text in s.warnings:
             console.print(f"[bold yellow]{text}[/]")
         for text in s.notes:

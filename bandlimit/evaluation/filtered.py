@@ -164,7 +164,7 @@ def filtered_accuracy(
                 counts["low"][k] += correct(low, y, start, f"low-frequency components (r={r:g})")
                 counts["high"][k] += correct(high, y, start, f"high-frequency components (r={r:g})")
             step += 1
-            notify(progress, f"filtered accuracy (images {start}+)", step, max(total, step))
+            notify(progress, f"images {start}+", step, max(total, step))
     if bws is None or rads is None:
         raise ValueError("data: expected at least one sample, got none")
 

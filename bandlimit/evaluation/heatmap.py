@@ -234,7 +234,7 @@ def fourier_heatmap(
                 wrong[q0:q1] += (logits.argmax(dim=1).view(q1 - q0, b) != y.unsqueeze(0)).sum(dim=1)
                 bad[q0:q1] |= ~torch.isfinite(logits).all(dim=1).view(q1 - q0, b)
                 step += 1
-                notify(progress, f"heat map (images {start}+)", step, max(total, step))
+                notify(progress, f"images {start}+", step, max(total, step))
             _check_finite(bad, pairs, start)
     if pairs is None or wrong is None:
         raise ValueError("data: expected at least one sample, got none")

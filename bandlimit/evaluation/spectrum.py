@@ -196,7 +196,7 @@ def _run(
                 name = f"model output on the adversarial examples of attack {p.key}"
                 fooled[k] += int((predict(model, x_adv, name=name, samples=indices) != ys).sum())
                 images[k] += xs.shape[0]
-                notify(progress, f"spectrum {labels[k]} (samples {start}+)", step, max(total, step))
+                notify(progress, f"{labels[k]} (samples {start}+)", step, max(total, step))
     results = []
     config = {"low": low, "high": high, "n": n, "batch_size": batch_size, "seed": seed}
     if not seen:

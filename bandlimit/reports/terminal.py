@@ -39,7 +39,8 @@ def results_table(
     columns, cells = table_text(rows, columns, percent)
     table = Table(title=title, header_style="bold")
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        # Wrap rather than cut: a narrow terminal still shows every model and attack name whole.
+        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
     for texts in cells:
         table.add_row(*texts)
     return table

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -198,7 +197,8 @@ def train(
         "train_config": config.to_dict(),
         "run_id": rid,
     }
-    show = info.is_main and not config.quiet and sys.stderr.isatty()
+    # A bar on a terminal, plain progress lines in a log (bandlimit._progress.progress_bar).
+    show = info.is_main and not config.quiet
 
     with progress_bar("train", enabled=show, transient=False) as progress:
         for epoch in range(start_epoch, config.epochs):

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     given = ("n", "n_defended", "seed", "threads", "natural", "gaussian", "fastat")  # the demo's options
     cfg = dataclasses.replace(DemoConfig(), **{name: getattr(args, name) for name in given})
     with folder.guard():
-        with progress_bar("demo", enabled=console.is_terminal, console=console) as progress:
+        with progress_bar("demo", console=console) as progress:  # plain lines outside a terminal
             result = run_demo(cfg, progress=progress)
         folder.start()
         result.files = write_demo_folder(result, folder)

@@ -212,9 +212,10 @@ def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult
     done = 0
 
     def tick(desc: str) -> None:
+        """Announce the step that starts now (the display names what runs, with the count done)."""
         nonlocal done
-        done += 1
         notify(progress, desc, done, steps)
+        done += 1
 
     evaluations: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -223,6 +224,7 @@ def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult
     for name, (model, defended) in models.items():
         randomized = bool(getattr(model, "randomized", False))
         n = cfg.n_defended if defended else cfg.n
+        tick(f"attacks on {name}")
         result = evaluate(
             model,
             (x, y),
@@ -232,7 +234,7 @@ def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult
             seed=cfg.seed,
             eot=False,  # the demo lists PGD and PGD-EOT explicitly, to show the difference
         )
-        tick(f"attacks on {name}")
+        tick(f"Fourier-basis attack on {name}")
         fourier = evaluate(
             model,
             (x, y),
@@ -242,7 +244,6 @@ def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult
             checks=False,
             eot=False,
         )
-        tick(f"Fourier-basis attack on {name}")
         evaluations[name] = {"attacks": result, "fourier": fourier}
         rows[name] = _row(name, result, fourier)
 
@@ -250,14 +251,15 @@ def run_demo(cfg: DemoConfig, *, progress: Progress | None = None) -> DemoResult
     spectra: dict[str, Any] = {}
     for name in ("natural", "gaussian", "fast-AT"):
         model = models[name][0]
+        tick(f"heat map of {name}")
         heatmaps[name] = fourier_heatmap(
             model, (x, y), norm=cfg.fourier_norm, n=cfg.n_heatmap, seed=cfg.seed, batch_size=2048
         )
-        tick(f"heat map of {name}")
+        tick(f"perturbation spectrum of {name}")
         spectra[name] = perturbation_spectrum(
             model, (x, y), PGD(eps=cfg.eps, steps=cfg.pgd_steps), n=cfg.n, seed=cfg.seed
         )
-        tick(f"perturbation spectrum of {name}")
+    notify(progress, "done", done, steps)
 
     return DemoResult(
         config=dataclasses.asdict(cfg),
