@@ -199,3 +199,33 @@ class TestProgressDisplay:
             "1h00m",
             "1h02m",
         ]
+
+
+# ------------------------------------------------------------------- threads
+class TestThreads:
+    """Issue 15: the default thread count does not collapse on a busy machine."""
+
+    @pytest.mark.parametrize(
+        ("load", "default", "expected"),
+        [(0.0, 2, 2), (0.4, 2, 2), (1.2, 2, 1), (4.0, 2, 1), (3.0, 16, 13), (0.0, 1, 1), (-1.0, 4, 4)],
+    )
+    def test_auto_takes_the_cores_the_load_leaves_free(self, load: float, default: int, expected: int) -> None:
+        from bandlimit._threads import auto_threads
+
+        assert auto_threads(load=load, default=default) == expected
+
+    def test_set_threads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import torch
+
+        from bandlimit import _threads
+
+        before = torch.get_num_threads()
+        try:
+            assert _threads.set_threads(1) == 1 and torch.get_num_threads() == 1
+            monkeypatch.setattr(_threads, "auto_threads", lambda: 1)
+            assert _threads.set_threads(None) == 1
+            for bad in (0, -2, 1.5, True):
+                with pytest.raises(ValueError, match="--threads: expected an integer >= 1"):
+                    _threads.set_threads(bad)  # type: ignore[arg-type]
+        finally:
+            torch.set_num_threads(before)

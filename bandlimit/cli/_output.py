@@ -131,6 +131,7 @@ def run_in_one_process(
     """
     import os
 
+    from bandlimit._threads import set_threads
     from bandlimit.cli import _dist, console, names
     from bandlimit.cli._runs import RunFolder
     from bandlimit.cli._settings import replayable
@@ -138,6 +139,7 @@ def run_in_one_process(
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(f"bandlimit {command} runs in one process; launch it without torchrun")
     device = _dist.device_of(settings.get("device"))
+    set_threads(settings.get("threads"))
     folder = RunFolder.prepare(settings.get("out"), command, overwrite=bool(settings.get("overwrite")))
     settings["out"] = str(folder.path)
     model = names.load_model(settings, device)

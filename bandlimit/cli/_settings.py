@@ -107,6 +107,12 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     e = p.add_argument_group("execution")
     e.add_argument("--batch-size", type=int, help="images per batch (default 128)")
     e.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
+    e.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (>= 1; default: the cores the load average leaves free, so a busy "
+        "machine does not make torch's threads spin)",
+    )
     e.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
     e.add_argument("--out", help="results folder (default runs/<command>-<timestamp>)")
     e.add_argument(

@@ -24,6 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from bandlimit._threads import set_threads
 from bandlimit.attack import eps_text
 from bandlimit.cli import _dist, _output, names
 from bandlimit.cli._settings import COMMON_DEFAULTS, add_command, replayable, resolve_settings
@@ -276,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve_settings(args, args._parser, DEFAULTS)
     plan = _plan(settings)
     info, device = _dist.dist_setup(settings.get("device"))
+    set_threads(settings.get("threads"))
     folder = None
     if info.is_main:
         folder = RunFolder.prepare(

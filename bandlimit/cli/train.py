@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from bandlimit._threads import set_threads
 from bandlimit.cli._settings import add_command, resolve_settings
 from bandlimit.training import TrainConfig, train
 from bandlimit.training.config import SCHEDULES
@@ -94,7 +95,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bfloat16 autocast")
     s.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    s.add_argument("--threads", type=int, help="CPU threads for torch (>= 1; default: torch's choice)")
+    s.add_argument(
+        "--threads", type=int, help="CPU threads for torch (>= 1; default: the cores the load average leaves free)"
+    )
     s.add_argument("--eval-every", type=int, help="evaluate every N epochs")
     s.add_argument("--out", help="output folder (checkpoints, metrics.json); default runs/<model>-<recipe>")
     s.add_argument("--resume", nargs="?", const="auto", help="continue from OUT/state.pt (or the file given)")
@@ -171,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
         from bandlimit.training import read_training_state
 
         read_training_state(config.resume)  # a missing, damaged or foreign file is refused before any work
-    if settings.get("threads"):
-        torch.set_num_threads(settings["threads"])
+    set_threads(settings.get("threads"))
 
     # Decoded once into one uint8 tensor (cached for image folders); --n-train takes a
     # class-balanced subset through load_dataset instead.

@@ -17,6 +17,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from bandlimit._threads import set_threads
+
 __all__ = ["register", "run"]
 
 
@@ -43,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=defaults.n, help=f"images per undefended model (default {defaults.n})")
     p.add_argument("--n-defended", type=int, default=defaults.n_defended, help="images per defended model")
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (>= 1)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (>= 1; default: the cores not busy)"
+    )
     for key in ("natural", "gaussian", "fastat"):
         p.add_argument(f"--{key}", default=getattr(defaults, key), help=f"model for the {key} slot")
     p.set_defaults(func=run)
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[dim]replacing the results of the earlier demo in {out}/[/]")
     given = ("n", "n_defended", "seed", "threads", "natural", "gaussian", "fastat")  # the demo's options
     cfg = dataclasses.replace(DemoConfig(), **{name: getattr(args, name) for name in given})
+    set_threads(cfg.threads)
     with folder.guard():
         with progress_bar("demo", console=console) as progress:  # plain lines outside a terminal
             result = run_demo(cfg, progress=progress)
