@@ -926,6 +926,18 @@ def _checkpoint(name: str, *, nan: bool = False, truncate: bool = False, bare: b
     return setup
 
 
+def _defended_checkpoint(name: str) -> Callable[[Path], None]:
+    """``setup`` saving a ResNet-20 behind a low-pass filter (its metadata names the defence)."""
+
+    def setup(tmp: Path) -> None:
+        from bandlimit.models import create_model, save_checkpoint
+        from defenses import apply_defense
+
+        save_checkpoint(tmp / name, apply_defense(create_model("resnet20"), "lowpass", bandwidth=8))
+
+    return setup
+
+
 def _pickled(name: str) -> Callable[[Path], None]:
     """``setup`` saving a Python object beyond tensors (an argparse.Namespace) with torch.save."""
 
@@ -953,9 +965,10 @@ def _state(payload: dict[str, Any]) -> Callable[[Path], None]:
 
 
 _RANDOM = bytes(range(256)) * 8  # not a zip, not a pickle, not text
-_EV = ("evaluate", "--model", "resnet20", "--attack", "fgsm", "--n", "2", "--out", "{out}")  # a cheap evaluation
-_HM = ("heatmap", "--model", "resnet20", "--n", "2", "--out", "{out}")
-_SP = ("spectrum", "--model", "resnet20", "--n", "2", "--out", "{out}")
+# A cheap evaluation of a model with weights (an architecture alone is refused).
+_EV = ("evaluate", "--model", "resnet20-natural", "--attack", "fgsm", "--n", "2", "--out", "{out}")
+_HM = ("heatmap", "--model", "resnet20-natural", "--n", "2", "--out", "{out}")
+_SP = ("spectrum", "--model", "resnet20-natural", "--n", "2", "--out", "{out}")
 _TR = ("train", "--data", "cifar10-sample", "--train-split", "test", "--epochs", "1", "--out", "{out}")
 _CFG = ("--config", "{tmp}/c.toml")
 _NPZ = ("--data", "npz:{tmp}/d.npz")
@@ -976,6 +989,16 @@ CLI_CASES: list[CliCase] = [
     CliCase("evaluate-unknown-attack", ("evaluate", "--attack", "pgdd", "--out", "{out}"), ("unknown attack", "pgd")),
     CliCase("evaluate-bad-eps", ("evaluate", "--eps", "-1", "--out", "{out}"), ("eps", "> 0")),
     CliCase("evaluate-eps-8", ("evaluate", "--eps", "8", "--out", "{out}"), ("--eps", "8/255")),
+    CliCase(
+        "evaluate-model-without-weights",
+        ("evaluate", "--model", "resnet20", "--n", "2", "--out", "{out}"),
+        ("resnet20", "without shipped weights", "--checkpoint", "resnet20-natural"),
+    ),
+    CliCase(
+        "heatmap-model-without-weights",
+        ("heatmap", "--model", "wideresnet28_10", "--n", "2", "--out", "{out}"),
+        ("wideresnet28_10", "random weights"),
+    ),
     CliCase("evaluate-threads-zero", (*_EV, "--threads", "0"), ("--threads", ">= 1")),
     CliCase("heatmap-threads-negative", (*_HM, "--threads", "-1"), ("--threads", ">= 1")),
     CliCase("spectrum-threads-text", (*_SP, "--threads", "two"), ("--threads", "int")),
@@ -1037,6 +1060,12 @@ CLI_CASES: list[CliCase] = [
         ("evaluate", "--model", "{tmp}/m.pt", "--out", "{out}"),
         ("refusing", "weights_only"),
         setup=_pickled("m.pt"),
+    ),
+    CliCase(
+        "evaluate-checkpoint-of-a-defended-model",
+        ("evaluate", "--model", "resnet20", "--checkpoint", "{tmp}/blur.pt", "--n", "2", "--out", "{out}"),
+        ("LowPassFilter", "drop the defence", "--model"),
+        setup=_defended_checkpoint("blur.pt"),
     ),
     CliCase(
         "evaluate-model-no-metadata",

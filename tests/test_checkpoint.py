@@ -369,3 +369,43 @@ def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nan.pt")
     with pytest.raises(ValueError, match=r"non-finite weights"):
         load_checkpoint(tmp_path / "nan.pt", create_model("resnet20"))
+
+
+class TestDefendedCheckpoints:
+    """Issue 15: a checkpoint saved from a defended model never loads as the bare model silently."""
+
+    @staticmethod
+    def _saved(tmp_path: Path, spec: str) -> tuple[Path, torch.nn.Module]:
+        from bandlimit.cli.names import apply_defenses
+
+        torch.manual_seed(0)
+        defended = apply_defenses(create_model("resnet20").eval(), [spec])
+        path = tmp_path / "defended.pt"
+        save_checkpoint(path, defended)
+        return path, defended
+
+    @pytest.mark.parametrize(
+        "spec", ["lowpass:bandwidth=8", "highpass:radius=3", "postavg:radius=0.5,samples=4,seed=3"]
+    )
+    def test_refused_into_the_bare_architecture_and_rebuilt_by_the_cli(self, tmp_path: Path, spec: str) -> None:
+        from bandlimit.cli.names import resolve_model
+        from bandlimit.models import CheckpointMismatchError
+
+        path, defended = self._saved(tmp_path, spec)
+        for load in (lambda: load_checkpoint(path, create_model("resnet20")), lambda: load_checkpoint(path)):
+            with pytest.raises(CheckpointMismatchError, match=r"wrapped by the defence .*drop the defence.*--model"):
+                load()
+        inner = load_checkpoint(path, inner=True)
+        assert type(inner).__name__ == "CifarResNet"
+        rebuilt = resolve_model(str(path))
+        x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt(x), defended.eval()(x), rtol=0, atol=1e-6)
+
+    def test_a_smoothed_model_is_its_own_weights(self, tmp_path: Path) -> None:
+        # First-layer smoothing changes the weights, not the structure: it loads as the architecture.
+        path, defended = self._saved(tmp_path, "smooth:rho=0.25")
+        loaded = load_checkpoint(path, create_model("resnet20"))
+        x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), defended.eval()(x), rtol=0, atol=1e-6)

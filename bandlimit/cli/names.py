@@ -61,12 +61,12 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
         ValueError: unknown name, or an import path whose function returns no ``nn.Module``.
         FileNotFoundError: a path-like spec that does not exist.
     """
-    from bandlimit.models import create_model, list_models, load_checkpoint
+    from bandlimit.models import create_model, list_models
 
     path = Path(spec)
     if path.is_file():
         try:
-            return load_checkpoint(path).eval()
+            return _load_model_file(path)
         except ValueError as exc:
             raise ValueError(f"--model {spec!r}: {exc}") from exc
     # Path.suffix is no test here: "my_pkg.module:build" has the suffix ".module:build".
@@ -99,6 +99,33 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
     return create_model(spec, pretrained=spec in pretrained_names).eval()
 
 
+#: Input-layer defences as their checkpoints' metadata names them -> their registry names.
+_WRAPPERS = {"LowPassFilter": "lowpass", "HighPassFilter": "highpass", "post_averaging": "postavg"}
+
+
+def _load_model_file(path: Path) -> nn.Module:
+    """A checkpoint file as a model; one saved from a defended model comes back defended.
+
+    ``save_checkpoint`` of a model wrapped by a filter or post-averaging stores the inner
+    model's weights and names the defence (with its settings) in the metadata: the inner model
+    is loaded and wrapped again, so ``--model defended.pt`` evaluates what was saved.
+    """
+    from bandlimit.models import load_checkpoint, read_checkpoint
+
+    meta = read_checkpoint(path).get("meta")
+    defense = meta.get("defense") if isinstance(meta, dict) else None
+    model = load_checkpoint(path, inner=True).eval()
+    if isinstance(defense, dict) and defense.get("name") in _WRAPPERS:
+        settings = {k: v for k, v in defense.items() if k != "name"}
+        model = apply_defenses(model, [f"{_WRAPPERS[defense['name']]}:{_spec_settings(settings)}"] if settings else [])
+    return model.eval()
+
+
+def _spec_settings(settings: Mapping[str, Any]) -> str:
+    """``k=v,...`` of a defence spec (None settings left out: they are the defaults)."""
+    return ",".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+
+
 def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
     """The model of ``--model`` (+ ``--checkpoint``) wrapped by the ``--defense`` chain, in eval mode.
 
@@ -112,6 +139,7 @@ def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
             "--model: expected a registry name (see `bandlimit models`), a checkpoint file or pkg.module:build, "
             "got nothing"
         )
+    _refuse_random_weights(str(spec), settings.get("checkpoint"))
     model = resolve_model(str(spec))
     if settings.get("checkpoint"):
         try:
@@ -125,6 +153,27 @@ def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
             raise type(exc)(f"--checkpoint: {exc}") from exc
     model = apply_defenses(model, list(settings.get("defense") or []), seed=settings.get("seed"))
     return model.to(device).eval()
+
+
+def _refuse_random_weights(spec: str, checkpoint: Any) -> None:
+    """An architecture without shipped weights and no ``--checkpoint`` would evaluate random weights.
+
+    Such a run prints 0 % clean accuracy and "no gradient-masking warning", which reads like a
+    result; it is refused with the ways to give weights.
+    """
+    from bandlimit.models import list_models
+
+    if checkpoint or Path(spec).is_file() or _IMPORT_PATH.fullmatch(spec):
+        return
+    if spec in set(list_models()) and spec not in set(list_models(pretrained=True)):
+        with_weights = ", ".join(
+            n for n in list_models(pretrained=True) if n.startswith(spec.split("_")[0])
+        ) or ", ".join(list_models(pretrained=True))
+        raise ValueError(
+            f"--model {spec!r} is an architecture without shipped weights: it would evaluate random weights. "
+            f"Give trained weights with --checkpoint FILE, name a model with weights ({with_weights}), or, to "
+            "study an untrained network on purpose, pass pkg.module:build returning create_model(...)"
+        )
 
 
 def load_data(settings: Mapping[str, Any]) -> Any:

@@ -216,6 +216,7 @@ def load_checkpoint(
     *,
     strict: bool = True,
     map_location: Any = "cpu",
+    inner: bool = False,
 ) -> nn.Module:
     """Load weights into ``model`` (or build it from the checkpoint's metadata) and return it in eval mode.
 
@@ -230,6 +231,11 @@ def load_checkpoint(
             num_classes, mean, std, architecture keyword arguments).
         strict: Require the keys to match exactly (shapes and class counts must always match).
         map_location: Passed to ``torch.load``.
+        inner: For a checkpoint saved from a model wrapped by an input-layer defence (a
+            filter, post-averaging; its metadata names it under ``"defense"``): load the inner
+            model's weights, and leave re-wrapping to the caller (the CLI does it from the
+            metadata). Without it such a checkpoint is refused, since loading it into the bare
+            architecture would silently drop the defence.
 
     Returns:
         The model with the weights loaded, in eval mode; its ``bandlimit_meta`` (when present)
@@ -264,7 +270,17 @@ def load_checkpoint(
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module or None, got {type(model).__name__}")
     net = unwrap(model)
-    state = align_prefix(state, set(net.state_dict()))
+    aligned = align_prefix(state, set(net.state_dict()))
+    defense = meta.get("defense")
+    if isinstance(defense, dict) and set(aligned) != set(state) and not inner:
+        raise CheckpointMismatchError(
+            f"{where}: saved from a model wrapped by the defence {defense.get('name')!r} "
+            f"({', '.join(f'{k}={v}' for k, v in defense.items() if k != 'name')}); loading it into "
+            f"{type(net).__name__} would keep only the inner model's weights and drop the defence. Evaluate the "
+            f"whole defended model with `--model {where}`, or in Python load_checkpoint(path, inner=True) and "
+            "wrap it again (defenses.apply_defense)"
+        )
+    state = aligned
     check_compatible(state, meta, net, where, strict=strict)
     net.load_state_dict(state, strict=strict)
     if isinstance(getattr(net, "bandlimit_meta", None), dict):
