@@ -7,6 +7,7 @@ so they keep working under ``python -O``.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections.abc import Iterable
@@ -253,7 +254,9 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected one of {options}, got {value!r}")
     if value not in options:
-        raise ValueError(f"{name}: expected one of {options}, got {value!r}")
+        close = difflib.get_close_matches(value, options, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name}: expected one of {options}, got {value!r}{hint}")
     return value
 
 

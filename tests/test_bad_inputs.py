@@ -999,6 +999,11 @@ CLI_CASES: list[CliCase] = [
         ("heatmap", "--model", "wideresnet28_10", "--n", "2", "--out", "{out}"),
         ("wideresnet28_10", "random weights"),
     ),
+    CliCase(
+        "evaluate-data-did-you-mean",
+        ("evaluate", "--model", "resnet20-natural", "--data", "cifar10-samples", "--out", "{out}"),
+        ("--data", "did you mean", "'cifar10-sample'"),
+    ),
     CliCase("evaluate-threads-zero", (*_EV, "--threads", "0"), ("--threads", ">= 1")),
     CliCase("heatmap-threads-negative", (*_HM, "--threads", "-1"), ("--threads", ">= 1")),
     CliCase("spectrum-threads-text", (*_SP, "--threads", "two"), ("--threads", "int")),

@@ -435,3 +435,34 @@ def test_progress_lines_outside_a_terminal(tmp_path: Path, model_spec: str, caps
     assert lines[-1].split("  ")[1] == "4/4"
     # Tables are not cut to 80 columns in a log: the model spec, a long name, is shown whole.
     assert model_spec in printed.replace("\n", "")
+
+
+def test_help_is_plain_text_and_every_option_says_what_it_does() -> None:
+    """Issue 15: --help renders without raw reST, and no option is left without a line."""
+    import argparse
+
+    from bandlimit.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) >= {"demo", "evaluate", "heatmap", "spectrum", "train", "models", "bench"}
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        assert "``" not in text and ":func:" not in text, name
+        assert not any(line.rstrip().endswith("::") for line in text.splitlines()), name
+        silent = [a.option_strings for a in command._actions if a.option_strings and not a.help]
+        assert not silent, (name, silent)
+    # evaluate --help lists every attack, defence and suite with its keys.
+    from attacks import ATTACKS
+    from defenses import DEFENSES
+
+    from bandlimit.cli.suites import SUITES
+
+    text = " ".join(sub.choices["evaluate"].format_help().split())
+    for entry in ATTACKS:
+        assert f" {entry.name} " in text, entry.name
+    assert "keys: step, basis, max_queries" in text  # SimBA's keys, eps among them
+    for entry in DEFENSES:
+        assert f" {entry.name} " in text and ", ".join(entry.meta["settings"]) in text, entry.name
+    for entry in SUITES:
+        assert f" {entry.name} " in text, entry.name

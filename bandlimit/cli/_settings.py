@@ -11,6 +11,7 @@ a wrong value is refused with the key's and the file's names before any work.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -48,6 +49,18 @@ COMMON_DEFAULTS: dict[str, Any] = {"data": "cifar10-sample", "split": "test", "b
 _NOT_SETTINGS = {"func", "command", "verbose", "config"}
 
 
+def plain_text(doc: str | None) -> str | None:
+    """A docstring as ``--help`` shows it, without reST markup.
+
+    Literals (double backquotes), roles (``:func:`f```) and ``Examples::`` markers become plain text.
+    """
+    if doc is None:
+        return None
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    text = text.replace("``", "")
+    return re.sub(r"::$", ":", text, flags=re.MULTILINE)
+
+
 def add_command(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -72,7 +85,7 @@ def add_command(
     p = subparsers.add_parser(
         name,
         help=help,
-        description=doc,
+        description=plain_text(doc),
         epilog=EPILOG if common else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -52,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     summary = "robust accuracy under attacks, gradient-masking checks, figures and an HTML report"
     p = add_command(subparsers, "evaluate", run, help=summary, doc=__doc__, common=True)
+    p.epilog = f"{names.catalogue()}\n\n{p.epilog}"
     a = p.add_argument_group("attacks")
     a.add_argument(
         "--attack", action="append", metavar="SPEC", help="NAME[:key=value,...] (repeatable), e.g. pgd:steps=20"

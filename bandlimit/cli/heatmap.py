@@ -39,8 +39,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     h = p.add_argument_group("heat map")
     h.add_argument("--norm-l2", type=float, metavar="V", help="L2 norm of the noise (default 4 on 32×32, 15.7 on 224)")
     h.add_argument("--cells", help="central:K for the centred K×K block of cells only (default: all)")
-    h.add_argument("--no-random-sign", dest="random_sign", action="store_const", const=False, default=None)
-    h.add_argument("--no-clip", dest="clip", action="store_const", const=False, default=None)
+    h.add_argument(
+        "--no-random-sign", dest="random_sign", action="store_const", const=False, default=None,
+        help="one sign for all images and channels (default: a random sign per image and channel)",
+    )  # fmt: skip
+    h.add_argument(
+        "--no-clip", dest="clip", action="store_const", const=False, default=None,
+        help="do not clip the noisy images to [0, 1] (Yin et al.'s code; default: clipped)",
+    )  # fmt: skip
 
 
 def check_settings(settings: dict[str, Any], shape: tuple[int, ...] | None = None) -> None:

@@ -368,3 +368,38 @@ def _unprefixed(exc: Exception, kind: str, name: str) -> str:
     """The message of ``exc`` without the library's own ``kind 'name': `` (the CLI names the whole spec)."""
     text, prefix = str(exc), f"{kind} {name!r}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def catalogue(width: int = 100) -> str:
+    """The attacks, defences and suites with their settings, for ``bandlimit evaluate --help``."""
+    import textwrap
+
+    from attacks import ATTACKS
+    from bandlimit.cli._settings import plain_text
+    from bandlimit.cli.suites import SUITES
+    from defenses import DEFENSES
+
+    def block(title: str, rows: list[tuple[str, str]]) -> list[str]:
+        out = [title]
+        for name, text in rows:
+            out += textwrap.wrap(text, width, initial_indent=f"  {name:<13} ", subsequent_indent=" " * 16)
+        return out
+
+    attacks = []
+    for entry in ATTACKS:
+        preset = entry.meta.get("defaults") or {}
+        given = ", ".join(f"{k}={v}" for k, v in preset.items())
+        try:
+            keys = ", ".join(k for k in entry.obj.setting_names() if k not in preset)
+        except TypeError:  # the torchattacks adapter: its keys are the wrapped attack's
+            keys = "attack (a torchattacks class name), then that attack's keyword arguments"
+        text = plain_text(entry.help or "").rstrip(".")
+        attacks.append((entry.name, f"{text}. {'(' + given + ') ' if given else ''}keys: {keys}"))
+    defences = [
+        (e.name, f"{plain_text(e.help or '').rstrip('.')}. keys: {', '.join(e.meta['settings'])}") for e in DEFENSES
+    ]
+    suites = [(e.name, e.help) for e in SUITES]
+    lines = block("Attacks (--attack NAME:key=value,...):", attacks)
+    lines += ["", *block("Defences (--defense NAME:key=value,..., innermost first):", defences)]
+    lines += ["", *block("Suites (--suite NAME):", suites)]
+    return "\n".join(lines)

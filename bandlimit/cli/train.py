@@ -83,18 +83,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--beta", type=_number, help="trades: weight of the KL term")
     r.add_argument("--label-smoothing", type=_number, help="label smoothing of the cross-entropy")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int)
-    o.add_argument("--batch-size", type=int)
+    o.add_argument("--epochs", type=int, help="passes over the training data (default 30)")
+    o.add_argument("--batch-size", type=int, help="global batch size (default 256; split across torchrun ranks)")
     o.add_argument("--lr", type=_number, help="peak learning rate")
-    o.add_argument("--weight-decay", type=_number)
-    o.add_argument("--schedule", choices=SCHEDULES)
+    o.add_argument("--weight-decay", type=_number, help="L2 weight decay of every parameter (default 5e-4)")
+    o.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default onecycle)")
     o.add_argument("--warmup", type=_number, help="warm-up epochs (onecycle peak position)")
-    o.add_argument("--seed", type=int)
-    o.add_argument("--no-augment", dest="augment", action="store_false", default=None)
+    o.add_argument(
+        "--seed", type=int, help="seed of the initialisation, shuffling, augmentation and attacks (default 0)"
+    )
+    o.add_argument(
+        "--no-augment", dest="augment", action="store_false", default=None,
+        help="no random crop and flip (default: both, on the device)",
+    )  # fmt: skip
     s = p.add_argument_group("execution")
     s.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="bfloat16 autocast")
-    s.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    s.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+        help="channels-last memory format for model and inputs (default: on)",
+    )  # fmt: skip
     s.add_argument(
         "--threads", type=int, help="CPU threads for torch (>= 1; default: the cores the load average leaves free)"
     )

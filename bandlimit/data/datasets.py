@@ -15,6 +15,7 @@ Names:
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -199,6 +200,8 @@ def resolve_source(name: str, root: str | os.PathLike[str] | None = None) -> tup
     hint = ""
     if Path(name).expanduser().exists():
         hint = f"; to load this path use 'folder:{name}' or 'npz:{name}'"
+    elif close := difflib.get_close_matches(name, list(_LOADERS), n=1):
+        hint = f"; did you mean {close[0]!r}?"
     raise ValueError(f"name: expected one of {list_datasets()}, got {name!r}{hint}")
 
 

@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--n", type=int, default=defaults.n, help=f"images per undefended model (default {defaults.n})")
     p.add_argument("--n-defended", type=int, default=defaults.n_defended, help="images per defended model")
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"seed of every random draw (default {defaults.seed})"
+    )
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (>= 1; default: the cores not busy)"
     )
