@@ -454,9 +454,8 @@ def test_help_is_plain_text_and_every_option_says_what_it_does() -> None:
         assert not silent, (name, silent)
     # evaluate --help lists every attack, defence and suite with its keys.
     from attacks import ATTACKS
-    from defenses import DEFENSES
-
     from bandlimit.cli.suites import SUITES
+    from defenses import DEFENSES
 
     text = " ".join(sub.choices["evaluate"].format_help().split())
     for entry in ATTACKS:
