@@ -320,3 +320,30 @@ def _numbers(result: Any) -> dict[str, Any]:
     for attack in out.get("attacks", []):
         attack.pop("time_s")
     return out
+
+
+def test_attack_labels_tell_same_named_attacks_apart() -> None:
+    """Issue 15: two torchattacks attacks, or band-limited PGD beside PGD, no longer share a label."""
+    from bandlimit.evaluation.results import AttackSummary, attack_labels
+
+    def summary(name: str, key: str, **config: object) -> AttackSummary:
+        return AttackSummary(
+            key=key, name=name, norm="linf", eps=8 / 255, group="linf/0.0313725", uses_gradients=True,
+            config={"eps": 8 / 255, **config}, eot_samples=None, n=1, n_attacked=1, n_success=0,
+            robust_accuracy=1.0, cumulative=False, time_s=0.0, mean_distance=0.0, max_distance=0.0,
+        )  # fmt: skip
+
+    attacks = [
+        summary("torchattacks", "torchattacks/linf/0.0313725", attack="Square", n_queries=100),
+        summary("torchattacks", "torchattacks/linf/0.0313725#2", attack="APGD", n_queries=100),
+        summary("pgd", "pgd/linf/0.0313725", steps=20, band=None),
+        summary("pgd", "pgd/linf/0.0313725#2", steps=20, band="high"),
+        summary("fgsm", "fgsm/linf/0.0313725"),
+    ]
+    assert attack_labels(attacks) == [
+        "torchattacks (attack=Square)",
+        "torchattacks (attack=APGD)",
+        "pgd",
+        "pgd (band=high)",
+        "fgsm",
+    ]

@@ -24,12 +24,13 @@ def incomplete_banner(result: Any, interrupted: bool) -> str | None:
 
 def result_sections(result: Any, settings: dict[str, Any], board: list[Any] | None, folder: Any) -> list[Section]:
     """Robust accuracy (tables, accuracy-vs-eps figures), the masking checks and the leaderboard."""
+    from bandlimit.evaluation.results import attack_labels
     from bandlimit.reports import plot_accuracy_vs_eps
 
     mark = "" if result.complete else " [INCOMPLETE: partial results]"
     groups = [
         {
-            "threat model": f"{g.norm} eps={eps_text(g.eps, g.norm)}",
+            "threat model": f"{'L∞' if g.norm == 'linf' else 'L2'} eps={eps_text(g.eps, g.norm)}",
             "attacks": len(g.attacks),
             "samples": g.n,
             "robust": g.n_robust,
@@ -37,10 +38,11 @@ def result_sections(result: Any, settings: dict[str, Any], board: list[Any] | No
         }
         for g in result.groups
     ]
+    labels = attack_labels(result.attacks)
     attacks = [
         {
-            "attack": a.key,
-            "threat": f"{a.norm} {eps_text(a.eps, a.norm)}",
+            "attack": label,
+            "threat": f"{'L∞' if a.norm == 'linf' else 'L2'} {eps_text(a.eps, a.norm)}",
             "EOT": a.eot_samples or "-",
             "attacked": a.n_attacked,
             "broken": a.n_success,
@@ -49,7 +51,7 @@ def result_sections(result: Any, settings: dict[str, Any], board: list[Any] | No
             "queries": f"{a.queries_median:.0f}" if a.queries_median is not None else "-",
             "time s": f"{a.time_s:.2f}",
         }
-        for a in result.attacks
+        for a, label in zip(result.attacks, labels, strict=True)
     ]
     for column in ("EOT", "queries"):  # shown only when they say something
         if all(row[column] == "-" for row in attacks):
@@ -82,9 +84,9 @@ def result_sections(result: Any, settings: dict[str, Any], board: list[Any] | No
             )
         }
         if result.mode == "individual":
-            for a in result.attacks:
+            for a, label in zip(result.attacks, labels, strict=True):
                 if a.norm == norm:
-                    eps, acc = curves.setdefault(a.name, ([], []))
+                    eps, acc = curves.setdefault(label, ([], []))
                     eps.append(a.eps)
                     acc.append(a.robust_accuracy)
         folder.figure(

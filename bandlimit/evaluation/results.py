@@ -27,6 +27,7 @@ import json
 import os
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -43,6 +44,7 @@ __all__ = [
     "GroupSummary",
     "Result",
     "SampleTable",
+    "attack_labels",
 ]
 
 #: Bumped whenever a field of a result changes meaning or disappears.
@@ -261,3 +263,26 @@ class SampleTable:
     distance: dict[str, Tensor]
     queries: dict[str, Tensor]
     robust: dict[str, Tensor]
+
+
+def attack_labels(attacks: Sequence[AttackSummary]) -> list[str]:
+    """Readable names for a table: the attack's name, plus what tells it from same-named ones.
+
+    Keys (``pgd/linf/0.0313725#2``) are unique but say nothing; two torchattacks attacks, or a
+    band-limited PGD beside a plain one, share a name. Within each name, the settings whose
+    values differ are shown (``torchattacks (attack=Square)``, ``pgd (band=high)``); attacks
+    that still coincide (same settings, other budgets) are told apart by their threat column.
+    """
+    by_name: dict[str, list[AttackSummary]] = {}
+    for a in attacks:
+        by_name.setdefault(a.name, []).append(a)
+    labels = []
+    for a in attacks:
+        same = by_name[a.name]
+        varying = sorted(
+            {k for b in same for k in {*a.config, *b.config} if a.config.get(k) != b.config.get(k)}
+            - {"eps", "norm"}  # the budget is the threat column
+        )
+        shown = ", ".join(f"{k}={a.config.get(k)}" for k in varying if a.config.get(k) is not None)
+        labels.append(f"{a.name} ({shown})" if shown else a.name)
+    return labels
