@@ -465,3 +465,26 @@ def test_help_is_plain_text_and_every_option_says_what_it_does() -> None:
         assert f" {entry.name} " in text and ", ".join(entry.meta["settings"]) in text, entry.name
     for entry in SUITES:
         assert f" {entry.name} " in text, entry.name
+
+
+def test_demo_explains_its_deliberate_plain_pgd_instead_of_generic_advice() -> None:
+    """Issue 15: the demo's own plain-PGD column on a randomised defence gets a note that fits the demo."""
+    from bandlimit.cli.demo.folder import finding_text
+    from bandlimit.evaluation.results import Finding
+
+    def finding(**details: object) -> Finding:
+        return Finding(
+            code="randomized-model", severity="warning", message="EOT was NOT applied to pgd/linf/0.0313725.",
+            advice="Re-run with eot='auto' from Python.", doc="docs/evaluation.md#randomized-model", details=details,
+        )  # fmt: skip
+
+    both = finding_text(
+        "post-avg", finding(eot_applied={"pgd/linf/0.0313725#2": 4}, eot_missing=["pgd/linf/0.0313725"])
+    )
+    assert "on purpose" in both and "PGD-EOT column (4 samples" in both and "from Python" not in both
+    # Without a PGD-EOT column the harness's own message and advice are shown unchanged.
+    alone = finding_text("m", finding(eot_applied={}, eot_missing=["pgd/linf/0.0313725"]))
+    assert (
+        alone
+        == "m: [warning] EOT was NOT applied to pgd/linf/0.0313725. What to do: Re-run with eot='auto' from Python."
+    )

@@ -66,11 +66,13 @@ def _earlier_demo(out: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo, write its folder and print its tables; returns the exit code."""
+    from rich.markup import escape
+
     from bandlimit._progress import progress_bar
     from bandlimit.cli import console
     from bandlimit.cli._runs import RunFolder
     from bandlimit.cli._settings import check_minimum
-    from bandlimit.cli.demo.folder import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS, write_demo_folder
+    from bandlimit.cli.demo.folder import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS, finding_text, write_demo_folder
     from bandlimit.cli.demo.measure import DemoConfig, run_demo
     from bandlimit.reports import heatmap_panel, results_table
 
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[dim]{COLUMN_NOTES}[/]")
     for name, evals in result.evaluations.items():
         for finding in evals["attacks"].findings:
-            console.print(f"[yellow]check[/] {name}: {finding.message}\n  [dim]what to do:[/] {finding.advice}")
+            console.print(f"[yellow]check[/] {escape(finding_text(name, finding))}")
     for verdict in result.verdicts:
         console.print(f"[bold]→[/] {verdict}")
     console.print(heatmap_panel(result.heatmaps["natural"].error, title="Fourier heat map: natural model"))

@@ -139,6 +139,7 @@ def _row(name: str, result: Any, fourier: Any | None) -> dict[str, Any]:
             row["worst L∞"] = group.robust_accuracy
     if fourier is not None:
         row["Fourier"] = fourier.robust_accuracy[next(iter(fourier.robust_accuracy))]
+        row["n Fourier"] = fourier.n
     return row
 
 
