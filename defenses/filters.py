@@ -61,8 +61,14 @@ class _FrequencyFilter(DefenceLayer):
         shape: str = "square",
         order: int = 2,
         clamp: bool = False,
+        **unknown: Any,
     ) -> None:
         super().__init__()
+        if unknown:  # named here, with the valid keys: Python's own message names a private base class
+            raise TypeError(
+                f"{type(self).__name__}: unknown setting(s) {sorted(unknown)}; "
+                f"valid settings: {', '.join(self.settings)}"
+            )
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(
                 f"model: expected a torch.nn.Module to wrap (or None for the bare layer), got "

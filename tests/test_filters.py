@@ -226,6 +226,12 @@ class TestWrapping:
         assert wrapped.model is model and wrapped.config == layer(bandwidth=4).config
         assert set(wrapped.state_dict()) == {f"model.{k}" for k in model.state_dict()}  # the mask is not saved
 
+    def test_an_unknown_key_names_the_valid_ones_and_no_private_class(self) -> None:
+        with pytest.raises(
+            TypeError, match=r"^LowPassFilter: unknown setting\(s\) \['bw'\]; valid settings: bandwidth, radius"
+        ):
+            LowPassFilter(bw=16)
+
     def test_settings_are_keywords_and_a_non_model_is_named(self) -> None:
         with pytest.raises(TypeError, match=r"model: expected a torch.nn.Module.*LowPassFilter\(model, bandwidth=16\)"):
             LowPassFilter(16)  # type: ignore[arg-type]
