@@ -28,9 +28,11 @@ _SAFE_DTYPES = (torch.float32, torch.float64)
 
 #: Images per forward pass that the batched black-box attacks, post-averaging and the Fourier heat
 #: map use on the CPU when their pass size is left at ``None``. Bigger passes fall out of cache and
-#: run slower per image: the public ResNet-20 on one thread takes 0.47 ms per image in passes of 16-64
-#: (channels_last) and 0.66-0.72 ms in passes of 128-256; 0.74-0.90 ms at 4-32 and 1.07-1.14 ms at
-#: 64-256 in the default memory format (benchmarks/RESULTS.md).
+#: run slower per image. Measured where users run it (benchmarks/bench_pass_size.py, 2,048 images of
+#: the public ResNet-20, wall time, 2026-11-30): at torch's default 2 threads on a quiet machine,
+#: passes of 16-128 take 0.93-1.07 s (32: 0.97 s, within 4 % of the fastest, 128) and passes of
+#: 512-2,048 take 2.3-2.9 s; at one thread 32 is within 1 % of the fastest; beside two busy
+#: processes 32 is the fastest size at 2 threads and at 1 (benchmarks/RESULTS.md).
 CPU_PASS_SIZE = 32
 
 
