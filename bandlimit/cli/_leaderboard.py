@@ -135,7 +135,7 @@ def entry_from_result(model: str, result: Any, *, norm: str, source: str) -> Lea
         norm=norm,
         n=result.n,
         findings=sorted({f.code for f in result.findings}),
-        seconds=sum(float(getattr(a, "time_s", 0.0)) for a in getattr(result, "attacks", ())),
+        seconds=getattr(result, "time_s", None),
     )
 
 
@@ -196,7 +196,7 @@ def build_leaderboard(
     todo = [name for name, hit in hits.items() if hit is None]
     if todo:
         each = (
-            f"; your model took {user.seconds:.0f} s, so expect about {len(todo) * user.seconds:.0f} s"
+            f"; your model took {user.seconds:.1f} s, so expect about {len(todo) * user.seconds:.0f} s"
             if user.seconds
             else ""
         )
@@ -259,8 +259,24 @@ def leaderboard_rows(entries: Sequence[LeaderboardEntry]) -> tuple[list[dict[str
             worst: e.worst_case if e.worst_case is not None else "–",
         }
         for key in groups:
-            row[key] = e.robust_accuracy.get(key, "–") if e.worst_case is not None else "–"
+            row[_group_label(key)] = e.robust_accuracy.get(key, "–") if e.worst_case is not None else "–"
         row["warnings"] = ", ".join(e.findings) if e.findings else ("none" if e.worst_case is not None else "–")
         rows.append(row)
-    columns = ["#", "model", "status", "clean", worst, *groups, "warnings"]
-    return rows, columns, ["clean", worst, *groups]
+    labels = [_group_label(key) for key in groups]
+    columns = ["#", "model", "status", "clean", worst, *labels, "warnings"]
+    return rows, columns, ["clean", worst, *labels]
+
+
+def _group_label(key: str) -> str:
+    """``linf/0.0313725`` -> ``L∞ 8/255`` (a threat group's key as people write it)."""
+    from bandlimit.attack import eps_text
+
+    norm, _, eps = key.partition("/")
+    try:
+        value = float(eps)
+    except ValueError:
+        return key
+    # Keys round eps to 7 digits (8/255 -> 0.0313725), too coarse for eps_text's 1/255 test.
+    k = value * 255
+    text = f"{round(k)}/255" if round(k) > 0 and abs(k - round(k)) < 1e-4 else eps_text(value, norm)
+    return f"{'L∞' if norm == 'linf' else 'L2' if norm == 'l2' else norm} {text}"
