@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default runs/<name>")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from runs/<name>/state.pt")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for path in (WEIGHTS, TRAIN, TEST):
@@ -71,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe_name, recipe_settings, config_settings = RUNS[args.run]
     out = args.out or ROOT / "runs" / NAMES[args.run]
     model = load_checkpoint(WEIGHTS, create_model("resnet20"))
+    resume = str(out / "state.pt") if args.resume else None
     config = TrainConfig(
-        **config_settings, seed=args.seed, device="cpu", out_dir=str(out), quiet=True, weight_decay=5e-4
+        **config_settings, seed=args.seed, device="cpu", out_dir=str(out), quiet=True, weight_decay=5e-4, resume=resume
     )
     start = time.perf_counter()
     result = train(
