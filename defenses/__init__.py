@@ -1,6 +1,7 @@
 """Defences: every one an ``nn.Module`` from [0, 1] images to logits, plus training recipes.
 
-* :class:`PostAveraging`: band-limited post-averaging (Lin et al. 2019).
+* :class:`PostAveraging`: band-limited post-averaging (Lin et al. 2019), the library's form;
+  :class:`LinPostAveraging`: the authors' released variant exactly (``postavg-lin``).
 * :class:`LowPassFilter`, :class:`HighPassFilter`: frequency filters as input layers.
 * :func:`smooth_first_conv`: first-layer kernel smoothing (Wang et al. 2020).
 * Training recipes (:data:`RECIPES`): natural, Gaussian augmentation, PGD-AT, fast FGSM-RS, TRADES.
@@ -12,6 +13,7 @@ Every defence is also known by name (:data:`DEFENSES`: ``postavg``, ``lowpass``,
 from __future__ import annotations
 
 from defenses.filters import HighPassFilter, LowPassFilter, with_input_filter
+from defenses.lin_post_averaging import LinPostAveraging
 from defenses.post_averaging import PostAveraging, sample_directions
 from defenses.recipes import (
     RECIPES,
@@ -33,6 +35,7 @@ __all__ = [
     "FastFGSMRS",
     "GaussianAugmentation",
     "HighPassFilter",
+    "LinPostAveraging",
     "LowPassFilter",
     "NaturalTraining",
     "PGDAdversarialTraining",

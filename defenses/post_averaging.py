@@ -280,8 +280,9 @@ class PostAveraging(DefenceLayer):
             # Every point equals x: one forward gives the exact average.
             logits = self.model(x)
             return torch.log_softmax(logits, dim=1) if self.average == "probs" else logits
-        b, k = x.shape[0], self.samples
-        flat = self.points(x).reshape(b * k, *x.shape[1:])
+        pts = self.points(x)
+        b, k = pts.shape[0], pts.shape[1]  # K points per image (a subclass may add more)
+        flat = pts.reshape(b * k, *x.shape[1:])
         chunk = pass_size(self.chunk_size, flat.device, None) or flat.shape[0]
         # first_forward: a wrong channel count or dtype is named, not reported from inside a conv.
         what = f"x ({k} perturbed copies of each image)"

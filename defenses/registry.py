@@ -24,6 +24,7 @@ from torch import nn
 
 from bandlimit.registry import Registry
 from defenses.filters import HighPassFilter, LowPassFilter, with_input_filter
+from defenses.lin_post_averaging import LinPostAveraging
 from defenses.post_averaging import PostAveraging
 from defenses.smoothing import SMOOTHING, smooth_first_conv
 
@@ -95,6 +96,13 @@ register_defense(
     _post_averaging,
     settings_of=PostAveraging,
     help="post-averaging over K points on a sphere (radius, samples)",
+)
+register_defense(
+    LinPostAveraging.name,
+    lambda model, **settings: LinPostAveraging(model, **settings),
+    settings_of=LinPostAveraging,
+    help="Lin et al.'s released post-averaging: softmax average over the clean image and +-K directions at "
+    "R/3, 2R/3, R (R in normalised units, 6 on CIFAR-10)",
 )
 register_defense(
     LowPassFilter.name,

@@ -409,3 +409,17 @@ class TestDefendedCheckpoints:
         x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), defended.eval()(x), rtol=0, atol=1e-6)
+
+
+def test_a_lin_post_averaged_checkpoint_is_rebuilt_with_its_settings(tmp_path: Path) -> None:
+    from bandlimit.cli.names import resolve_model
+    from defenses import LinPostAveraging
+
+    torch.manual_seed(0)
+    defended = LinPostAveraging(create_model("resnet20").eval(), radius=6.0, samples=2, seed=5)
+    save_checkpoint(tmp_path / "lin.pt", defended)
+    rebuilt = resolve_model(str(tmp_path / "lin.pt"))
+    assert isinstance(rebuilt, LinPostAveraging) and rebuilt.config == defended.config
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), defended(x), rtol=0, atol=1e-6)

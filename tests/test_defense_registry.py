@@ -32,7 +32,7 @@ def _x() -> torch.Tensor:
 
 
 def test_keyed_on_each_defences_own_name() -> None:
-    assert DEFENSES.names() == ["highpass", "lowpass", "postavg", "smooth"]
+    assert DEFENSES.names() == ["highpass", "lowpass", "postavg", "postavg-lin", "smooth"]
     assert [PostAveraging.name, LowPassFilter.name, HighPassFilter.name, SMOOTHING] == [
         "postavg",
         "lowpass",

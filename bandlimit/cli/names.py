@@ -100,7 +100,12 @@ def resolve_model(spec: str, *, pretrained: bool = True) -> nn.Module:
 
 
 #: Input-layer defences as their checkpoints' metadata names them -> their registry names.
-_WRAPPERS = {"LowPassFilter": "lowpass", "HighPassFilter": "highpass", "post_averaging": "postavg"}
+_WRAPPERS = {
+    "LowPassFilter": "lowpass",
+    "HighPassFilter": "highpass",
+    "post_averaging": "postavg",
+    "post_averaging_lin": "postavg-lin",
+}
 
 
 def _load_model_file(path: Path) -> nn.Module:
@@ -116,14 +121,11 @@ def _load_model_file(path: Path) -> nn.Module:
     defense = meta.get("defense") if isinstance(meta, dict) else None
     model = load_checkpoint(path, inner=True).eval()
     if isinstance(defense, dict) and defense.get("name") in _WRAPPERS:
-        settings = {k: v for k, v in defense.items() if k != "name"}
-        model = apply_defenses(model, [f"{_WRAPPERS[defense['name']]}:{_spec_settings(settings)}"] if settings else [])
+        from defenses import apply_defense
+
+        settings = {k: v for k, v in defense.items() if k != "name" and v is not None}
+        model = apply_defense(model, _WRAPPERS[defense["name"]], **settings)
     return model.eval()
-
-
-def _spec_settings(settings: Mapping[str, Any]) -> str:
-    """``k=v,...`` of a defence spec (None settings left out: they are the defaults)."""
-    return ",".join(f"{k}={v}" for k, v in settings.items() if v is not None)
 
 
 def load_model(settings: Mapping[str, Any], device: torch.device) -> nn.Module:
