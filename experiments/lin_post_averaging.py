@@ -41,10 +41,11 @@ import torch
 from _common import Row, Run, RunConfig, accuracy, cifar_test, correct_subset, load_model, pct, run_main, verdict
 from torch import Tensor, nn
 
-from attacks import FGSM, PGD, SimBA, TorchAttack
+from attacks import FGSM, PGD, SimBA, Square, TorchAttack
 from bandlimit.evaluation import evaluate, verify_adversarial
 from bandlimit.reports.figures import plot_accuracy_vs_bandwidth
-from defenses import PostAveraging
+from bandlimit.stats import judge, wilson_interval
+from defenses import LinPostAveraging, PostAveraging
 
 LOG = logging.getLogger("lin_post_averaging")
 NAME = "lin_post_averaging"
@@ -76,6 +77,8 @@ class Config(RunConfig):
     queries: int = 150  # Square and SimBA budget (Square Attack paper: 20,000)
     checks: bool = False  # the harness's gradient-masking checks (extra cost)
     batch_size: int = 64
+    official_radius: float = 6.0  # R of the authors' code, in normalised input units (CIFAR-10)
+    side_images: int = 8  # PGD-EOT and Square on both variants (the official one costs 91 forwards/image)
 
 
 FULL = {
@@ -88,6 +91,7 @@ FULL = {
     "samples": (8, 15, 32),
     "cw_steps": 1000,
     "checks": True,
+    "side_images": 500,
 }
 
 
@@ -140,7 +144,8 @@ def transfer(model: nn.Module, x: Tensor, y: Tensor, xc: Tensor, yc: Tensor, cfg
             grid.append(entry)
             LOG.info("r=%g K=%d clean %.3f", r, k, entry["clean"])
     stats = {k: {kk: vv for kk, vv in v.items() if kk not in ("x_adv", "fooled")} for k, v in examples.items()}
-    return {"base_clean": accuracy(model, xc, yc), "attacks": stats, "grid": grid, "n": len(x)}
+    adv = {label: ex["x_adv"] for label, ex in examples.items()}
+    return {"base_clean": accuracy(model, xc, yc), "attacks": stats, "grid": grid, "n": len(x)}, adv
 
 
 # --------------------------------------------------------------------------- 2.-3. adaptive and black-box
@@ -189,9 +194,69 @@ def blackbox(model: nn.Module, x: Tensor, y: Tensor, cfg: Config) -> dict[str, A
     return out
 
 
+# --------------------------------------------------------------------------- 4. ours beside the official variant
+def variants(model: nn.Module, cfg: Config) -> dict[str, PostAveraging]:
+    """The library's post-averaging and the authors' released one, each with fresh seeded directions."""
+    return {
+        "ours": averaged(model, cfg.radius, cfg.k, cfg.seed),
+        "official": LinPostAveraging(
+            model, radius=cfg.official_radius, samples=cfg.k, generator=torch.Generator().manual_seed(cfg.seed)
+        ),
+    }
+
+
+def side_by_side(
+    model: nn.Module, data: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], adv: dict[str, Tensor], cfg: Config
+) -> dict[str, Any]:
+    """Both variants on the same images, every accuracy with its Wilson 95 % interval.
+
+    Clean; transfer of the base model's examples (fixed-eps FGSM and PGD, minimal DeepFool and
+    C&W); white-box PGD-EOT and Square (p_init 0.3, as the Square Attack paper) on each variant.
+    """
+    xc, yc, _, y, x_all, y_all = data
+    out: dict[str, Any] = {}
+    for name, pa in variants(model, cfg).items():
+        entry: dict[str, Any] = {
+            "config": pa.config,
+            "forwards_per_image": getattr(pa, "forwards_per_image", pa.samples),
+        }
+        with torch.no_grad():
+            hits = {"clean": (pa(xc).argmax(1) == yc)} | {a: (pa(xa).argmax(1) == y) for a, xa in adv.items()}
+        attacks = [PGD(eps=cfg.eps, steps=cfg.pgd_steps), Square(eps=cfg.eps, max_queries=cfg.queries, p_init=0.3)]
+        res = evaluate(
+            pa, (x_all, y_all), attacks, n=cfg.side_images, batch_size=cfg.batch_size, seed=cfg.seed,
+            eot_samples=cfg.eot_samples, checks=False,
+        )  # fmt: skip
+        for a in res.attacks:
+            hits[a.name] = res.samples.pred[a.key] == res.samples.label  # -1 (clean already wrong): not robust
+        for label, hit in hits.items():
+            k, n = int(hit.sum()), int(hit.numel())
+            entry[label] = {"accuracy": k / n, "n": n, "interval": wilson_interval(k, n)}
+        out[name] = entry
+        LOG.info("%s: clean %.3f, PGD-EOT %.3f, Square %.3f", name, entry["clean"]["accuracy"],
+                 entry["pgd"]["accuracy"], entry["square"]["accuracy"])  # fmt: skip
+    return out
+
+
 def first_key(d: dict[str, Any], prefix: str) -> Any:
     """The value of the first key starting with ``prefix`` (attack keys carry norm and eps)."""
     return next(v for k, v in d.items() if k.startswith(prefix))
+
+
+def _pct_ci(cell: dict[str, Any]) -> str:
+    """``41.0% [35.2, 47.1] (n=200)``: an accuracy with its Wilson 95 % interval."""
+    low, high = cell["interval"]
+    return f"{pct(cell['accuracy'])} [{100 * low:.1f}, {100 * high:.1f}] (n={cell['n']})"
+
+
+def _judged(interval: tuple[float, float], claim: str, threshold: float, what: str) -> str:
+    """The verdict word under the interval rule (:func:`bandlimit.stats.judge`) and the rule itself."""
+    word = {"agrees": "yes", "disagrees": "no", "inconclusive": "inconclusive"}[judge(interval, claim, threshold)]
+    return f"{word} ({what} {claim} {pct(threshold)}: the whole Wilson 95 % interval on one side, else inconclusive)"
+
+
+def _side_metrics(res: dict[str, Any], name: str) -> list[str]:
+    return [m for m in res["side_by_side"][name] if m not in ("config", "forwards_per_image")]
 
 
 def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
@@ -240,6 +305,16 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
             verdict([eot <= 0.10], "PGD-EOT robust accuracy <= 10%"),
         ),
         Row(
+            "papers.md [REC]: the authors' released post-averaging (softmax over clean + ±K at R/3, 2R/3, R; "
+            f"R={cfg.official_radius:g} normalised) falls to PGD-EOT like ours (<= 10%); both side by side",
+            "; ".join(
+                f"{name}: "
+                + ", ".join(f"{m} {_pct_ci(res['side_by_side'][name][m])}" for m in _side_metrics(res, name))
+                for name in res["side_by_side"]
+            ),
+            _judged(res["side_by_side"]["official"]["pgd"]["interval"], "<", 0.10, "official variant's PGD-EOT"),
+        ),
+        Row(
             f"Square paper: {pct(SQUARE_PAPER['square'])} under Square (20,000 queries, p=0.3)",
             f"{cfg.queries} queries: Square {pct(sq_pa)} (undefended {pct(sq_base)}), SimBA-DCT L∞ {pct(sim_pa)}",
             verdict(
@@ -261,11 +336,13 @@ def main(cfg: Config) -> dict[str, Any]:
     x, y = correct_subset(model, x_all, y_all, cfg.attack_images)
     res: dict[str, Any] = {}
     with timer("transfer"):
-        res["transfer"] = transfer(model, x, y, xc, yc, cfg)
+        res["transfer"], adv = transfer(model, x, y, xc, yc, cfg)
     with timer("adaptive"):
         res["adaptive"] = adaptive(model, x_all, y_all, cfg)
     with timer("blackbox"):
         res["blackbox"] = blackbox(model, x_all, y_all, cfg)
+    with timer("side_by_side"):
+        res["side_by_side"] = side_by_side(model, (xc, yc, x, y, x_all, y_all), adv, cfg)
     grid = res["transfer"]["grid"]
     kmax = max(cfg.samples)
     curves = {
