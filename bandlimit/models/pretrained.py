@@ -215,5 +215,15 @@ for _shipped in (
         description="ResNet-20, fast adversarial training (FGSM with random start) on CIFAR-10",
         sha256="f38f5a1cc962524d4f96d30559d147ba1e8d0af2d6fd19eab3d054099d1ca532",
     ),
+    PretrainedEntry(
+        "resnet20-gaussian-lossless",
+        "resnet20",
+        "resnet20-gaussian-lossless.pt",
+        "resnet20-gaussian-lossless.md",
+        recipe="gaussian",
+        description="ResNet-20, Gaussian augmentation (sigma 0.1) fine-tuned on 4,660 lossless CIFAR-10 images "
+        "from the public lossless ResNet-20 (no JPEG: for frequency analyses)",
+        sha256="1f3aaa2f03ece248c1213e3eaec5cbf692f22607afde1d5eb59522b6f194cbe4",
+    ),
 ):
     register_pretrained(_shipped)
