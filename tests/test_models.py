@@ -123,7 +123,13 @@ def test_list_models_patterns_and_pretrained_flag() -> None:
     with_weights = list_models(pretrained=True)
     assert {"resnet20-natural", "resnet20-gaussian", "resnet20-fastat", "tv_resnet50"} <= set(with_weights)
     assert "resnet20" not in with_weights and "wideresnet28_10" not in with_weights
-    assert list_pretrained() == ["resnet20-fastat", "resnet20-gaussian", "resnet20-gaussian-lossless", "resnet20-natural"]
+    assert list_pretrained() == [
+        "resnet20-fastat",
+        "resnet20-gaussian",
+        "resnet20-gaussian-lossless",
+        "resnet20-natural",
+        "resnet20-pgdat-lossless",
+    ]
 
 
 def test_model_info_does_not_allocate() -> None:
@@ -349,20 +355,23 @@ def test_cli_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no model matches" in capsys.readouterr().err
 
 
-def test_the_lossless_gaussian_model_ships_with_a_card_naming_its_data() -> None:
+@pytest.mark.parametrize(
+    ("name", "recipe"), [("resnet20-gaussian-lossless", "gaussian"), ("resnet20-pgdat-lossless", "pgd_at")]
+)
+def test_the_lossless_models_ship_with_cards_naming_their_data(name: str, recipe: str) -> None:
     """Issue 13: frequency analyses need models that never saw JPEG; the card says which data trained each."""
     from bandlimit.models import read_checkpoint
     from bandlimit.models.pretrained import asset_path, shipped_entry
 
-    entry = shipped_entry("resnet20-gaussian-lossless")
+    entry = shipped_entry(name)
     weights, card = asset_path(entry.file), asset_path(entry.card)
     assert weights.stat().st_size <= 1.2e6
     meta = read_checkpoint(weights)["meta"]
-    assert meta["dataset"] == "cifar10-lossless-4660" and meta["recipe"]["name"] == "gaussian"
+    assert meta["dataset"] == "cifar10-lossless-4660" and meta["recipe"]["name"] == recipe
     text = card.read_text(encoding="utf-8")
     assert "4,660 lossless" in text and "no JPEG" in text and "JPEG (quality 75)" not in text
     assert f"**{100 * meta['metrics']['clean_accuracy']:.1f}%**" in text  # the card's number is the file's
-    model = create_model("resnet20-gaussian-lossless", pretrained=True)
+    model = create_model(name, pretrained=True)
     assert not model.training
     # The JPEG-trained cards say JPEG.
     assert "JPEG (quality 75)" in asset_path(shipped_entry("resnet20-gaussian").card).read_text(encoding="utf-8")

@@ -225,5 +225,15 @@ for _shipped in (
         "from the public lossless ResNet-20 (no JPEG: for frequency analyses)",
         sha256="1f3aaa2f03ece248c1213e3eaec5cbf692f22607afde1d5eb59522b6f194cbe4",
     ),
+    PretrainedEntry(
+        "resnet20-pgdat-lossless",
+        "resnet20",
+        "resnet20-pgdat-lossless.pt",
+        "resnet20-pgdat-lossless.md",
+        recipe="pgd_at",
+        description="ResNet-20, PGD adversarial training (8/255) fine-tuned on 4,660 lossless CIFAR-10 images "
+        "from the public lossless ResNet-20 (no JPEG: for frequency analyses)",
+        sha256="5582555279e0cdcf0e8f8f7f411b6b3e5dad91acfb6fbad2e2acb80f786cc325",
+    ),
 ):
     register_pretrained(_shipped)
