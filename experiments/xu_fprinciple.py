@@ -3,8 +3,9 @@
 Two experiments, both from the authors' released code (xuzhiqin1990/F-Principle):
 
 1. **1-D (Fig. of the relative error per frequency peak).** A tanh MLP 1-200-200-200-100-1
-   (weights and biases ~ N(0, 0.05^2)) fits y = sin(x) + 2 sin(3x) + 3 sin(5x) on 101 evenly
-   spaced points of [-5, 5] with full-batch Adam (MSE, 3,000 steps as in ``f_principle.py``;
+   (weights and biases ~ N(0, 0.05^2), the initialisation of ``main_1d_20190924.py``) fits
+   y = sin(x) + 2 sin(3x) + 3 sin(5x) on 101 evenly spaced points of [-5, 5] (the target and
+   sampling of ``f_principle.py``) with full-batch Adam (MSE, 3,000 steps as in ``f_principle.py``;
    lr 1e-3 instead of the code's 2e-4, with which the two higher peaks were still at
    Delta_F ~ 0.3-0.4 after 5,000 steps in our run, MSE 1.6; ``--oned-lr 2e-4`` restores it).
    At the peaks k of |F[y]| we record Xu et al.'s relative error Delta_F(k) over training,
@@ -64,7 +65,7 @@ NAME = "xu_fprinciple"
 class Config:
     """Every hyperparameter of both experiments."""
 
-    # 1-D experiment (f_principle.py of the released code)
+    # 1-D experiment: target, points and steps of f_principle.py; initialisation of main_1d_20190924.py
     oned_frequencies: tuple[float, ...] = (1.0, 3.0, 5.0)  # y = sum_i A_i sin(k_i x)
     oned_amplitudes: tuple[float, ...] = (1.0, 2.0, 3.0)
     oned_points: int = 101
