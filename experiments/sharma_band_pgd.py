@@ -113,7 +113,9 @@ def rows(res: dict[str, Any], cfg: Config) -> list[Row]:
         Row(
             "Natural model: every band breaks it [our expectation]",
             f"natural, eps {e8}/255: {fmt(res['natural'][e8])}",
-            verdict([res["natural"][e8][b] <= 0.10 for b in BANDS], "each band <= 10% robust accuracy"),
+            # Unrestricted PGD ("all") is the reference, not a band: counting it made a row "partly"
+            # although every band failed (review finding, issue 13).
+            verdict([res["natural"][e8][b] <= 0.10 for b in BANDS if b != "all"], "each band <= 10% robust accuracy"),
         ),
     ]
 
