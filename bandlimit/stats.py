@@ -5,6 +5,9 @@
   successes, which small robust-accuracy samples hit often.
 * :func:`bootstrap_interval`: a percentile bootstrap interval of a statistic of a sample (mean
   queries, a median), from an explicit ``torch.Generator``.
+* :func:`difference_interval`: Newcombe's hybrid score interval for the difference of two
+  proportions (method 10 of Newcombe 1998), built from the two Wilson intervals: for claims
+  such as "model A is more accurate than model B".
 * :func:`judge`: the verdict rule of the experiments: a claim that a quantity lies above (or
   below) a threshold **agrees** when the whole interval lies on the claimed side, **disagrees**
   when the whole interval lies on the other side, and is **inconclusive** otherwise: a number
@@ -20,7 +23,7 @@ from statistics import NormalDist
 import torch
 from torch import Tensor
 
-__all__ = ["VERDICTS", "bootstrap_interval", "judge", "wilson_interval"]
+__all__ = ["VERDICTS", "bootstrap_interval", "difference_interval", "judge", "wilson_interval"]
 
 #: What :func:`judge` returns.
 VERDICTS = ("agrees", "disagrees", "inconclusive")
@@ -60,6 +63,39 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def difference_interval(
+    successes_a: int, n_a: int, successes_b: int, n_b: int, *, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval of ``successes_a / n_a - successes_b / n_b`` (Newcombe's hybrid score method).
+
+    Each proportion gets its Wilson interval ``(l, u)``; with ``d = p_a - p_b`` the interval is
+    ``d - sqrt((p_a - l_a)^2 + (u_b - p_b)^2)`` to ``d + sqrt((u_a - p_a)^2 + (p_b - l_b)^2)``.
+    It treats the two samples as independent. When both are measured on the same images (a
+    paired design) the true interval is usually narrower, so this one errs on the side of
+    "inconclusive".
+
+    Args:
+        successes_a: Successes of the first sample.
+        n_a: Size of the first sample.
+        successes_b: Successes of the second sample.
+        n_b: Size of the second sample.
+        confidence: Two-sided coverage, in (0, 1).
+
+    Returns:
+        ``(low, high)`` within [-1, 1], containing the observed difference.
+
+    Raises:
+        ValueError: as :func:`wilson_interval`, for either sample.
+    """
+    low_a, high_a = wilson_interval(successes_a, n_a, confidence=confidence)
+    low_b, high_b = wilson_interval(successes_b, n_b, confidence=confidence)
+    p_a, p_b = successes_a / n_a, successes_b / n_b
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
+    high = d + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
+    return max(-1.0, low), min(1.0, high)
 
 
 def bootstrap_interval(

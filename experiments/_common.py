@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _verdicts import Row
 from torch import Tensor, nn
 
 from bandlimit._io import write_json as _write_json
@@ -39,8 +40,22 @@ IMAGENET_TAR = SHARED / "data" / "imagenet" / "imagenet_samples_256.tar.gz"
 #: Where the 1,000 shared ImageNet images are unpacked (git ignores ``.data/``).
 IMAGENET_DIR = REPO / ".data" / "imagenet-samples"
 
-#: The shipped CIFAR-10 models, by slot (override with ``--natural PATH`` etc.).
-DEFAULT_SLOTS = {"natural": "resnet20-natural", "gaussian": "resnet20-gaussian", "fastat": "resnet20-fastat"}
+#: The public natural ResNet-20 (pytorch_resnet_cifar10), trained by its authors on the 50,000
+#: lossless CIFAR-10 training images.
+PUBLIC_RESNET20 = SHARED / "weights" / "resnet20-12fca82f.th"
+#: The lossless-trained CIFAR-10 models every frequency experiment uses, by slot (issue 13):
+#: JPEG q75 removes the very frequencies these experiments measure. Override with
+#: ``--natural PATH`` etc. Without ``../shared`` the natural slot falls back to the shipped
+#: JPEG-trained ``resnet20-natural``, and every row then says so (:func:`trained_on`).
+DEFAULT_SLOTS = {
+    "natural": str(PUBLIC_RESNET20) if PUBLIC_RESNET20.is_file() else "resnet20-natural",
+    "gaussian": "resnet20-gaussian-lossless",
+    "adversarial": "resnet20-pgdat-lossless",
+}
+#: How the slots are named in tables.
+SLOT_LABELS = {"natural": "natural", "gaussian": "Gaussian", "adversarial": "PGD-AT"}
+#: ImageNet models the scripts use (offline weights of their packages).
+IMAGENET_MODELS = ("efficientnet_lite0",)
 HARDWARE_NOTE = "CPU: 2-core AMD EPYC (shared), no GPU"
 
 
@@ -54,13 +69,32 @@ class RunConfig:
     out_dir: str = ""  # default experiments/results/<script name>/
 
 
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of a SUMMARY.md table: the paper's claim, our number, and the verdict."""
+def trained_on(spec: str) -> str:
+    """The model behind ``spec`` and the data that trained it, in a few words, for a table's model column.
 
-    claim: str
-    ours: str
-    verdict: str
+    Registry models are read from their model card's "training data" line; the public ResNets
+    of ``../shared/weights`` are named as such; any other checkpoint is "unknown data".
+    """
+    name = Path(spec).name
+    if name.startswith("resnet") and name.endswith(".th"):
+        arch = name.split("-")[0]
+        return f"public {arch} (natural; the authors' training on the 50,000 lossless CIFAR-10 training images)"
+    if spec in IMAGENET_MODELS:
+        return f"{spec} (pretrained on the ImageNet-1k training set)"
+    try:
+        from bandlimit.models.pretrained import model_card
+
+        card = model_card(spec)
+    except (KeyError, ValueError, FileNotFoundError, OSError):
+        return f"{spec} (training data unknown)"
+    line = next((ln for ln in card.splitlines() if ln.startswith("| training data |")), "")
+    if "4,660 lossless" in line:
+        data = "fine-tuned from the public ResNet-20 on the 4,660 lossless training images"
+    elif "JPEG" in line:
+        data = "JPEG q75 copy of the 50,000 CIFAR-10 training images"
+    else:
+        data = line.split("|")[2].strip() if line.count("|") >= 3 else "training data unknown"
+    return f"{spec} ({data})"
 
 
 # --------------------------------------------------------------------------- models and data
@@ -171,12 +205,6 @@ def hardware(device: torch.device) -> str:
     return f"CPU {platform.machine()}, {os.cpu_count()} cores visible, {torch.get_num_threads()} torch threads"
 
 
-def verdict(checks: Sequence[bool], rule: str) -> str:
-    """``"yes"`` when every check holds, ``"partly"`` when some do, ``"no"`` otherwise; the rule follows."""
-    word = "yes" if all(checks) else "partly" if any(checks) else "no"
-    return f"{word} ({rule})"
-
-
 def pct(value: float | None) -> str:
     """``0.1234 -> '12.3%'`` (``'n/a'`` for None or NaN)."""
     return "n/a" if value is None or not math.isfinite(value) else f"{100 * value:.1f}%"
@@ -194,12 +222,15 @@ def write_summary(
 ) -> None:
     """SUMMARY.md: command, setup, the claim table (cells come from the JSON numbers), figures."""
     lines = [f"# {title}", "", "Reproduce:", "", f"    {command}", "", setup, ""]
-    lines += ["| paper's claim | our number | agree? |", "|---|---|---|"]
-    lines += [f"| {r.claim} | {r.ours} | {r.verdict} |" for r in rows]
+    lines += [
+        "| paper's claim | source | model (training data) | n | our number [95 % interval] | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.claim} | {r.source} | {r.model} | {r.n} | {r.ours} | {r.verdict} |" for r in rows]
     lines += [
         "",
-        "Numbers: [`results.json`](results.json). The verdicts follow the rule stated in each cell; "
-        "they are computed by the script, not typed.",
+        "Numbers: [`results.json`](results.json). The verdicts follow the rule at the top of "
+        "RESULTS.md, with each row's comparisons in brackets; the script computes them.",
         "",
     ]
     if notes:

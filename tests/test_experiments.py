@@ -8,6 +8,7 @@ figure SUMMARY.md links to. The glue's small pure helpers are checked on analyti
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import json
 import logging
@@ -36,6 +37,13 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
+def glue(name: str) -> ModuleType:
+    """experiments/<name>.py of the shared glue (``_common``, ``_verdicts``), imported as the scripts do."""
+    if str(EXPERIMENTS) not in sys.path:
+        sys.path.insert(0, str(EXPERIMENTS))
+    return importlib.import_module(name)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A bandlimit checkpoint of the public ResNet-20 (CIFAR-10, ~92%), used for every model slot."""
@@ -62,10 +70,13 @@ def check_outputs(out: Path, summary: dict) -> None:
     """results.json parses, SUMMARY.md has one row per claim and every linked figure exists."""
     assert json.loads((out / "results.json").read_text())["config"]["out_dir"] == str(out)
     text = (out / "SUMMARY.md").read_text()
+    words = "|".join(glue("_verdicts").VERDICT_WORDS)
     for row in summary["table"]:
-        assert f"| {row['claim']} | {row['ours']} | {row['verdict']} |" in text
-        # "inconclusive": a claim whose interval straddles it (bandlimit.stats.judge, issue 13's rule).
-        assert re.match(r"(yes|partly|no|not run|inconclusive)\b", row["verdict"])
+        cells = [row[k] for k in ("claim", "source", "model", "n", "ours", "verdict")]
+        assert "| " + " | ".join(cells) + " |" in text
+        assert all(cells), row  # every column filled: the model's training data, n, the source
+        # The rule of RESULTS.md (experiments/_verdicts.py): the word first, its comparisons after.
+        assert re.match(rf"({words})\b", row["verdict"]), row["verdict"]
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (out / link).is_file(), link
 
@@ -77,7 +88,7 @@ def smoke(name: str, tmp_path: Path, **changes: object) -> None:
     check_outputs(tmp_path / name, summary)
 
 
-SLOTS3 = ("natural", "gaussian", "fastat")
+SLOTS3 = ("natural", "gaussian", "adversarial")
 
 
 def test_yin_fourier_perspective(checkpoint: str, tmp_path: Path) -> None:
@@ -198,12 +209,14 @@ class TinyConfig:
 
 
 def test_run_summary_and_finish_run_write_results_and_summary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    load_script("sharma_band_pgd")
-    common = sys.modules["_common"]
+    common = glue("_common")
     timer = common.Timer()
     with timer("part"):
         pass
-    table = [common.Row("claim A", "12.3%", "yes (rule)"), common.Row("claim B", "n/a", "no (rule)")]
+    table = [
+        common.Row("claim A", "paper", "m1 (data)", "200", "12.3%", "agrees (rule)"),
+        common.Row("claim B", "unverified", "m1 (data)", "0", "n/a", "inconclusive (rule)"),
+    ]
     summary = common.run_summary(
         "Paper 2019",
         TinyConfig(out_dir=str(tmp_path)),
@@ -236,7 +249,14 @@ def test_run_summary_and_finish_run_write_results_and_summary(tmp_path: Path, ca
     assert list(written) == keys
     assert written["config"] == {"eps": [0.1, 0.2], "out_dir": str(tmp_path)}
     assert written["robust_accuracy"] == {"acc": "NaN"}  # strict JSON has no NaN: the library's one rule
-    assert written["table"][0] == {"claim": "claim A", "ours": "12.3%", "verdict": "yes (rule)"}
+    assert written["table"][0] == {
+        "claim": "claim A",
+        "source": "paper",
+        "model": "m1 (data)",
+        "n": "200",
+        "ours": "12.3%",
+        "verdict": "agrees (rule)",
+    }
     measured = f"Measured: {summary['runtime_s']['total']:.0f} s on {summary['hardware']}."
     lines = (tmp_path / "SUMMARY.md").read_text().splitlines()
     assert lines[:7] == [
@@ -249,10 +269,10 @@ def test_run_summary_and_finish_run_write_results_and_summary(tmp_path: Path, ca
         f"Setup sentence. {measured}",
     ]
     assert lines[8:12] == [
-        "| paper's claim | our number | agree? |",
-        "|---|---|---|",
-        "| claim A | 12.3% | yes (rule) |",
-        "| claim B | n/a | no (rule) |",
+        "| paper's claim | source | model (training data) | n | our number [95 % interval] | verdict |",
+        "|---|---|---|---|---|---|",
+        "| claim A | paper | m1 (data) | 200 | 12.3% | agrees (rule) |",
+        "| claim B | unverified | m1 (data) | 0 | n/a | inconclusive (rule) |",
     ]
     assert lines[-3:] == ["A note.", "", "![a figure](fig.png)"]
 
@@ -267,12 +287,41 @@ def test_run_main_runs_main_on_the_command_line_config(monkeypatch: pytest.Monke
     assert seen == [dataclasses.replace(module.Config(), **(module.FULL | {"steps": 3}))]
 
 
-def test_verdict_words() -> None:
-    load_script("sharma_band_pgd")
-    verdict = sys.modules["_common"].verdict
-    assert verdict([True, True], "r").startswith("yes (r)")
-    assert verdict([True, False], "r").startswith("partly")
-    assert verdict([False], "r").startswith("no")
+def test_combine_follows_the_rule() -> None:
+    combine = glue("_verdicts").combine
+    assert combine(["agrees", "agrees"], "r") == "agrees (r)"
+    assert combine(["disagrees"], "r") == "disagrees (r)"
+    assert combine(["agrees", "disagrees", "inconclusive"], "r").startswith("partly")
+    assert combine(["agrees", "inconclusive"], "r").startswith("inconclusive")  # not established
+    assert combine(["disagrees", "inconclusive"], "r").startswith("inconclusive")
+    with pytest.raises(ValueError, match="unknown verdicts"):
+        combine(["yes"], "r")
+    with pytest.raises(ValueError, match="at least one"):
+        combine([], "r")
+
+
+def test_measures_intervals_and_judgement() -> None:
+    v = glue("_verdicts")
+    a = v.rate(3, 10)
+    assert (a.value, a.n) == (0.3, 10) and a.low < 0.3 < a.high
+    assert str(a) == "30.0% [10.8, 60.3]"  # Wilson 95 %: 0.1078, 0.6032
+    assert a.judge(">", 0.05) == "agrees" and a.judge(">", 0.7) == "disagrees"
+    assert a.judge(">", 0.5) == "inconclusive"
+    d = v.diff(v.rate(9, 10), v.rate(3, 10))
+    assert str(d) == "+60.0 pts [+17.1, +80.9]"  # Newcombe (1998) Table II (b)
+    assert d.judge(">", 0.0) == "agrees"
+    m = v.mean_of([100.0, 100.0, 100.0])
+    assert (m.value, m.low, m.high) == (100.0, 100.0, 100.0)
+    assert str(v.rate(0, 0)) == "n/a" and v.rate(0, 0).judge(">", 0.5) == "inconclusive"
+    assert str(v.mean_of([])) == "n/a"
+
+
+def test_trained_on_names_the_data() -> None:
+    trained_on = glue("_common").trained_on
+    assert "JPEG" in trained_on("resnet20-fastat")
+    assert "4,660 lossless" in trained_on("resnet20-pgdat-lossless")
+    assert "lossless" in trained_on("../shared/weights/resnet20-12fca82f.th")
+    assert "unknown" in trained_on("/tmp/some-checkpoint.pt")
 
 
 def test_ring_errors_analytic() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from bandlimit.stats import bootstrap_interval, judge, wilson_interval
+from bandlimit.stats import bootstrap_interval, difference_interval, judge, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (357, 1028), (0, 1), (1, 1), (87, 128)])
@@ -93,3 +93,30 @@ def test_judge_bad_input() -> None:
         judge((0.1, 0.2), ">=", 0.1)
     with pytest.raises(ValueError, match="low <= high"):
         judge((0.3, 0.2), ">", 0.1)
+
+
+@pytest.mark.parametrize(
+    ("a", "n_a", "b", "n_b", "expected"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10, examples (a)-(e).
+        (56, 70, 48, 80, (0.0524, 0.3339)),
+        (9, 10, 3, 10, (0.1705, 0.8090)),
+        (6, 7, 2, 7, (0.0582, 0.8062)),
+        (5, 56, 0, 29, (-0.0381, 0.1926)),
+        (0, 10, 0, 20, (-0.1611, 0.2775)),
+    ],
+)
+def test_difference_interval_matches_newcombe(a: int, n_a: int, b: int, n_b: int, expected: tuple) -> None:
+    low, high = difference_interval(a, n_a, b, n_b)
+    assert low == pytest.approx(expected[0], abs=5e-5)
+    assert high == pytest.approx(expected[1], abs=5e-5)
+    assert low <= a / n_a - b / n_b <= high
+
+
+def test_difference_interval_antisymmetric_and_bounded() -> None:
+    low, high = difference_interval(3, 40, 31, 50)
+    assert difference_interval(31, 50, 3, 40) == pytest.approx((-high, -low))
+    assert difference_interval(10, 10, 0, 10)[1] <= 1.0
+    assert difference_interval(0, 10, 10, 10)[0] >= -1.0
+    with pytest.raises(ValueError, match="successes <= n"):
+        difference_interval(5, 4, 1, 4)
