@@ -33,7 +33,9 @@ LOG = logging.getLogger("experiments")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
-SHARED = REPO.parent / "shared"
+#: The team's offline data and weights; ``BANDLIMIT_SHARED`` points elsewhere (a device machine
+#: has no ``../shared``: the files travel in a carried folder).
+SHARED = Path(os.environ.get("BANDLIMIT_SHARED", REPO.parent / "shared"))
 CIFAR_TEST_NPZ = SHARED / "data" / "cifar10" / "test_lossless_1028.npz"
 CIFAR_TRAIN_NPZ = SHARED / "data" / "cifar10" / "train_lossless_4660.npz"
 IMAGENET_TAR = SHARED / "data" / "imagenet" / "imagenet_samples_256.tar.gz"
@@ -119,7 +121,7 @@ def cifar_test(n: int, device: torch.device, source: str = "auto") -> tuple[Tens
     if n > len(data):
         LOG.warning("%s holds %d images; using all of them instead of %d", source, len(data), n)
     x, y = to_tensors(data, n=min(n, len(data)))
-    return x.to(device), y.to(device), source
+    return x.to(device), y.to(device), shown(source)
 
 
 def cifar_train(n: int, device: torch.device) -> tuple[Tensor, Tensor, str]:
@@ -131,7 +133,12 @@ def cifar_train(n: int, device: torch.device) -> tuple[Tensor, Tensor, str]:
     source = f"npz:{CIFAR_TRAIN_NPZ}" if CIFAR_TRAIN_NPZ.is_file() else "cifar10-sample"
     data = load_dataset(source)
     x, y = to_tensors(data, n=min(n, len(data)))
-    return x.to(device), y.to(device), source
+    return x.to(device), y.to(device), shown(source)
+
+
+def shown(source: str) -> str:
+    """A data source as results name it: the shared folder's files as ``../shared/...`` on any machine."""
+    return source.replace(f"{SHARED}/", "../shared/")
 
 
 def imagenet_data(n: int, device: torch.device, source: str = "sample") -> tuple[Tensor, Tensor, str]:

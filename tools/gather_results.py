@@ -1,8 +1,11 @@
 """Build experiments/RESULTS.md from the SUMMARY.md every experiment script writes.
 
 Each section is the script's own summary (the paper's claim beside our number, filled from its
-results.json by the script), with links rewritten relative to experiments/. Experiments not
-run yet are listed as such, with the command that runs them.
+results.json by the script), with links rewritten relative to experiments/. At the top: the
+verdict rule every row follows (``experiments/_verdicts.py``) and the models with the data that
+trained them. A paper-scale run (``experiments/run_all.py --full``, on a GPU) of a script, when
+there is one in ``experiments/results_full/<name>/``, follows the CPU-scale section.
+Experiments not run yet are listed as such, with the command that runs them.
 
     python tools/gather_results.py
 """
@@ -14,6 +17,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "experiments"
+sys.path.insert(0, str(ROOT))
+from _common import DEFAULT_SLOTS, IMAGENET_MODELS, SLOT_LABELS, trained_on  # noqa: E402
+from _verdicts import RULE  # noqa: E402
 
 #: Section order (issue 6): script name -> title.
 SECTIONS = {
@@ -28,6 +34,21 @@ SECTIONS = {
 }
 
 
+def _section(summary: Path, name: str, folder: str) -> str:
+    """A SUMMARY.md without its title, with links made relative to experiments/."""
+    body = summary.read_text(encoding="utf-8")
+    body = re.sub(r"^# .*\n", "", body, count=1)  # the section title replaces it
+    return _relink(body, f"{folder}/{name}")
+
+
+def _models() -> str:
+    """The default models of the CIFAR-10 and ImageNet scripts, with the data that trained each."""
+    lines = ["| slot | model (training data) |", "|---|---|"]
+    lines += [f"| {SLOT_LABELS[slot]} | {trained_on(spec)} |" for slot, spec in DEFAULT_SLOTS.items()]
+    lines += [f"| ImageNet | {trained_on(spec)} |" for spec in IMAGENET_MODELS]
+    return "\n".join(lines) + "\n"
+
+
 def _relink(text: str, name: str) -> str:
     """Make relative links of results/<name>/SUMMARY.md valid from experiments/RESULTS.md."""
 
@@ -35,7 +56,7 @@ def _relink(text: str, name: str) -> str:
         target = match.group(2)
         if re.match(r"^(https?:|/|#)", target):
             return match.group(0)
-        return f"{match.group(1)}(results/{name}/{target})"
+        return f"{match.group(1)}({name}/{target})"
 
     return re.sub(r"(!?\[[^\]]*\])\(([^)]+)\)", fix, text)
 
@@ -48,16 +69,26 @@ def main() -> int:
         "`experiments/results/<name>/SUMMARY.md`; every number there is written by the script "
         "from its own `results.json`. Hardware: a 2-core AMD EPYC CPU, no GPU, shared with other "
         "jobs (CPU scale: fewer images, runs and iterations than the papers; each section says "
-        "what was reduced).\n",
+        "what was reduced and its 'Measured' sentence names the hardware). Paper-scale runs "
+        "(`python experiments/run_all.py --full`, one H100/H200) appear under a section when "
+        "they exist; until then the CPU-scale numbers stand, marked as such.\n",
+        RULE + "\n",
+        "**Models.** Every frequency finding uses lossless-trained models and is measured on the "
+        "1,028 lossless CIFAR-10 test images, never on the JPEG copy (JPEG q75 removes the high "
+        "frequencies these experiments measure). The full CIFAR-10 training set exists offline "
+        "only as JPEG, so the Gaussian and adversarially trained models are fine-tuned on the "
+        "4,660 lossless training images. Each row's model column names the model and its data.\n",
+        _models(),
     ]
     for name, title in SECTIONS.items():
         summary = ROOT / "results" / name / "SUMMARY.md"
+        full = ROOT / "results_full" / name / "SUMMARY.md"
         parts.append(f"\n## {title}\n")
         if summary.is_file():
-            body = summary.read_text(encoding="utf-8")
-            body = re.sub(r"^# .*\n", "", body, count=1)  # the section title replaces it
-            parts.append(_relink(body, name))
-        else:
+            parts.append(_section(summary, name, "results"))
+        if full.is_file():
+            parts.append(f"\n### Paper scale (`--full`)\n\n{_section(full, name, 'results_full')}")
+        if not summary.is_file() and not full.is_file():
             parts.append(
                 f"Not run yet in this repository. Run: `python experiments/{name}.py` "
                 "(then `python tools/gather_results.py`).\n"
