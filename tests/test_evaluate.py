@@ -347,3 +347,16 @@ def test_attack_labels_tell_same_named_attacks_apart() -> None:
         "pgd (band=high)",
         "fgsm",
     ]
+    # Settings that need another one: APGD-CE's target order and a band's space without a band.
+    apgd = [
+        summary("apgd", "apgd/linf/0.0313725", loss="ce", targets=None, target_order="logit"),
+        summary("apgd", "apgd/linf/0.0313725#2", loss="dlr", targets=3, target_order="margin"),
+        summary("apgd", "apgd/linf/0.0313725#3", loss="ce", band="low", band_space="fft", targets=None),
+        summary("apgd", "apgd/linf/0.0313725#4", loss="ce", band=None, band_space="dct", targets=None),
+    ]
+    assert attack_labels(apgd) == [
+        "apgd (loss=ce)",
+        "apgd (loss=dlr, target_order=margin, targets=3)",
+        "apgd (band=low, band_space=fft, loss=ce)",
+        "apgd (loss=ce)",
+    ]

@@ -265,6 +265,11 @@ class SampleTable:
     robust: dict[str, Tensor]
 
 
+#: Settings that only mean something when another one is set (APGD's target order without
+#: targets, a band's edges without a band); labels leave them out otherwise.
+_DEPENDS_ON = {"target_order": "targets", "band_space": "band", "band_low": "band", "band_high": "band"}
+
+
 def attack_labels(attacks: Sequence[AttackSummary]) -> list[str]:
     """Readable names for a table: the attack's name, plus what tells it from same-named ones.
 
@@ -283,6 +288,10 @@ def attack_labels(attacks: Sequence[AttackSummary]) -> list[str]:
             {k for b in same for k in {*a.config, *b.config} if a.config.get(k) != b.config.get(k)}
             - {"eps", "norm"}  # the budget is the threat column
         )
-        shown = ", ".join(f"{k}={a.config.get(k)}" for k in varying if a.config.get(k) is not None)
+        shown = ", ".join(
+            f"{k}={a.config.get(k)}"
+            for k in varying
+            if a.config.get(k) is not None and (k not in _DEPENDS_ON or a.config.get(_DEPENDS_ON[k]))
+        )
         labels.append(f"{a.name} ({shown})" if shown else a.name)
     return labels
