@@ -27,6 +27,7 @@ from bandlimit._io import write_json as _write_json
 from bandlimit._torch import resolve_device
 from bandlimit.cli.names import resolve_model
 from bandlimit.data import load_dataset, to_tensors
+from bandlimit.models import create_model, list_models, load_checkpoint
 
 LOG = logging.getLogger("experiments")
 
@@ -102,9 +103,15 @@ def trained_on(spec: str) -> str:
 # --------------------------------------------------------------------------- models and data
 def load_model(spec: str, device: torch.device) -> nn.Module:
     """A model in eval mode from a registry name (shipped weights), a checkpoint path or ``pkg.mod:fn``."""
-    model = resolve_model(spec, pretrained=True).to(device).eval()
+    path = Path(spec)
+    if path.suffix == ".th" and path.is_file() and path.name.split("-")[0] in list_models():
+        # The public pytorch_resnet_cifar10 weights carry no bandlimit metadata; their file name
+        # (resnet20-12fca82f.th) names the architecture.
+        model = load_checkpoint(path, create_model(path.name.split("-")[0]))
+    else:
+        model = resolve_model(spec, pretrained=True)
     LOG.info("model %s loaded", spec)
-    return model
+    return model.to(device).eval()
 
 
 def cifar_test(n: int, device: torch.device, source: str = "auto") -> tuple[Tensor, Tensor, str]:
@@ -436,7 +443,10 @@ class Run:
         self.device = resolve_device(cfg.device)
         self.out = out_dir(name, cfg.out_dir)
         self.timer = Timer()
-        self.command = f"python experiments/{name}.py   # add --full for {scale}"
+        # Thread counts change the order of float sums (training runs can then differ in the last
+        # digits), so a run made at other than the default threads says so in its command.
+        threads = "" if cfg.threads == type(cfg)().threads else f" --threads {cfg.threads}"
+        self.command = f"python experiments/{name}.py{threads}   # add --full for {scale}"
 
     def finish(
         self,

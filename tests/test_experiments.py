@@ -316,6 +316,16 @@ def test_measures_intervals_and_judgement() -> None:
     assert str(v.mean_of([])) == "n/a"
 
 
+def test_load_model_reads_the_public_weights() -> None:
+    common = glue("_common")
+    if not common.PUBLIC_RESNET20.is_file():
+        pytest.skip("public ResNet-20 weights not found in ../shared/weights")
+    model = common.load_model(str(common.PUBLIC_RESNET20), torch.device("cpu"))
+    x, y, source = common.cifar_test(100, torch.device("cpu"))
+    assert source.startswith("npz:../shared/")  # no machine path in committed results
+    assert common.accuracy(model, x, y) > 0.85  # the public model: ~92 % on CIFAR-10
+
+
 def test_trained_on_names_the_data() -> None:
     trained_on = glue("_common").trained_on
     assert "JPEG" in trained_on("resnet20-fastat")

@@ -65,6 +65,11 @@ def test_only_and_budget(run_all: ModuleType, tmp_path: Path) -> None:
     assert all(r["skipped"] and "budget" in r["reason"] for r in record.values())
 
 
+def test_default_limits(run_all: ModuleType) -> None:
+    assert run_all.parse_args(["--full"]).timeout_s == 600.0  # the 10 minutes on a GPU
+    assert run_all.parse_args([]).timeout_s == 1800.0
+
+
 @pytest.mark.parametrize("argv", [["--timeout-s", "0"], ["--budget-s", "-1"], ["--only", "nope"]])
 def test_bad_arguments(run_all: ModuleType, argv: list[str]) -> None:
     with pytest.raises(SystemExit) as err:
