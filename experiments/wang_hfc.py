@@ -28,7 +28,8 @@ the most frequent class of the evaluated images (11.7 % on the 1,028 lossless te
 
 Data: ``../shared`` lossless CIFAR-10 when present, else the shipped ``cifar10-sample`` (400
 train / 200 eval for part 2). Hardware: CPU, 2-core AMD EPYC (shared), no GPU. Defaults (about
-5 minutes at one free thread, longer on the loaded machine): LFC/HFC and tracking on all 1,028
+6 minutes at one free thread by per-part estimates; 12 minutes measured at one thread with a load
+average of 4 on the 2 cores; training is half of it): LFC/HFC and tracking on all 1,028
 test images; training on all 4,660 training images for 8 epochs; smoothing on 128 images with
 FGSM and PGD-10 at eps 2/255. ``--full`` (paper scale within the data we hold; estimated well
 under 10 minutes on one H100/H200, not measured: no GPU here): 30 epochs, smoothing on all
