@@ -155,6 +155,8 @@ def test_wang_hfc(checkpoint: str, tmp_path: Path) -> None:
         eps=(2 / 255,),
         pgd_steps=1,
         smooth_images=2,
+        min_eps_step=4 / 255,
+        min_eps_max=8 / 255,
     )
 
 
