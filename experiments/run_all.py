@@ -7,10 +7,11 @@
 Each script runs in its own process (a crash or a hang in one leaves the others' results), with
 ``--device`` passed on, a wall-clock limit per script (``--timeout-s``: 600 s with ``--full``,
 the issue's "<= 10 minutes each on one H100/H200"; 1,800 s at CPU scale) and a total budget
-(``--budget-s``): a script whose expected time would end past the budget is not started, and the record says so. Each script's
-log goes to ``<out>/<name>/run.log``; ``<out>/run_all.json`` records, per script, its command,
-exit status, seconds and whether it was skipped. At the end ``tools/gather_results.py``
-rebuilds ``experiments/RESULTS.md`` (it reads both result folders; ``--no-gather`` skips it).
+(``--budget-s``): a script whose expected time would end past the budget is not started, and the
+record says so. Each script's log goes to ``<out>/<name>/run.log``; ``<out>/run_all.json``
+records, per script, its command, exit status, seconds and whether it was skipped. At the end
+``tools/gather_results.py`` rebuilds ``experiments/RESULTS.md`` (it reads both result folders;
+``--no-gather`` skips it).
 
 On the device machine ``../shared`` is not there: copy the files the scripts read into a
 carried folder and point ``BANDLIMIT_SHARED`` at it (``experiments/README.md`` has the
