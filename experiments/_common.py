@@ -346,34 +346,6 @@ def save_results(out: Path, summary: dict[str, Any]) -> float:
     return seconds
 
 
-def start_cpu_run(name: str, cfg: Any) -> tuple[Path, Timer, torch.Generator]:
-    """The opening of a CPU-only script (a toy problem: no device, data set or claim table).
-
-    Sets torch's thread count to ``cfg.threads`` and returns the output folder (from
-    ``cfg.out_dir``), a started :class:`Timer` and a generator seeded with ``cfg.seed``.
-    """
-    torch.set_num_threads(cfg.threads)
-    return out_dir(name, cfg.out_dir), Timer(), torch.Generator().manual_seed(cfg.seed)
-
-
-def finish_cpu_run(out: Path, paper: str, cfg: Any, timer: Timer, **results: Any) -> dict[str, Any]:
-    """The closing of a CPU-only script: stop the clock, write results.json, return its record.
-
-    Returns:
-        ``{paper, config, runtime_s, hardware, **results}``.
-    """
-    timer.seconds["total"] = timer.total()
-    summary = {
-        "paper": paper,
-        "config": dataclasses.asdict(cfg),
-        "runtime_s": timer.seconds,
-        "hardware": hardware(torch.device("cpu")),
-        **results,
-    }
-    save_results(out, summary)
-    return summary
-
-
 def plot_step_heatmaps(
     path: Path,
     panels: dict[str, Any],

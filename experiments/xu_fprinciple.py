@@ -257,19 +257,6 @@ def oned_model_text(cfg: Config) -> str:
 # --------------------------------------------------------------------------- filtering method
 
 
-class HostProbe(FilteringProbe):
-    """A :class:`FilteringProbe` whose kernels stay on the CPU while the network trains elsewhere.
-
-    ``train_with_filtering`` hands the probe the softmax outputs on the network's device and logs
-    the errors with ``.numpy()``; moving the outputs (N x 10) to the CPU keeps the N x N kernels
-    off the accelerator and the errors on the CPU.
-    """
-
-    def errors(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(e_low, e_high)`` per delta, computed on the CPU."""
-        return super().errors(h.detach().cpu())
-
-
 def load_subset(cfg: Config) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The first ``cfg.images`` lossless CIFAR-10 training images, or the shipped lossless test sample."""
     if CIFAR_TRAIN_NPZ.exists():
@@ -289,7 +276,8 @@ def run_filtering(cfg: Config, device: torch.device) -> dict[str, Any]:
     sq_dist = pairwise_sq_distances(x)
     d_nn = float(nearest_neighbor_sq_distances(sq_dist).median())
     deltas = [round(c * d_nn, 2) for c in cfg.delta_factors]
-    probe = HostProbe(x, onehot, deltas, sq_dist=sq_dist)
+    # The N x N kernels stay on the CPU; the probe moves each epoch's softmax outputs to them.
+    probe = FilteringProbe(x, onehot, deltas, sq_dist=sq_dist)
     LOG.info("%d images from %s; median NN sq distance %.1f; deltas %s", len(x), source, d_nn, deltas)
     generator = torch.Generator().manual_seed(cfg.seed)
     x_dev, labels_dev = x.to(device), labels.to(device)

@@ -182,6 +182,15 @@ class TestFilteringMethod:
         assert float(zero_low.abs().max()) == 0.0 and float(zero_high.abs().max()) == 0.0
         assert 1 / 40 < float(probe.self_weight[1]) < float(probe.self_weight[0]) <= 1.0
 
+    def test_probe_takes_outputs_that_need_grad_or_live_elsewhere(self, device: torch.device) -> None:
+        x, y = _cloud(), _cloud(40, 3, seed=1)
+        h = _cloud(40, 3, seed=2).float()
+        probe = FilteringProbe(x, y, [0.1, 0.5], dtype=torch.float64)  # kernels on the CPU
+        expected = probe.errors(h)
+        got = probe.errors(h.to(device).requires_grad_())  # a GPU network's softmax, still in a graph
+        assert all(t.device.type == "cpu" and t.dtype == torch.float64 and not t.requires_grad for t in got)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
     def test_zero_high_part_raises(self) -> None:
         y = _cloud(40, 3, seed=1)
         kernel = torch.eye(40, dtype=torch.float64)

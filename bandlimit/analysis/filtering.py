@@ -153,12 +153,16 @@ class FilteringProbe:
         self.y_high = self.y - self.y_low
 
     def errors(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(e_low, e_high)``, each a float64 tensor ``(len(deltas),)``, for outputs ``h``."""
+        """``(e_low, e_high)``, each a float64 CPU tensor ``(len(deltas),)``, for outputs ``h``.
+
+        ``h`` may live on another device than the probe (a network trained on a GPU beside N x N
+        kernels kept on the CPU): it is moved to the kernels, and the errors come back on the CPU.
+        """
         if h.shape != self.y.shape:
             raise ValueError(f"h: expected shape {tuple(self.y.shape)} like the targets, got {tuple(h.shape)}")
-        h = h.to(self.kernels.dtype)
+        h = h.detach().to(device=self.kernels.device, dtype=self.kernels.dtype)
         h_low = self.kernels @ h
         h_high = h - h_low
         e_low = (h_low - self.y_low).norm(dim=(1, 2)) / self.y_low.norm(dim=(1, 2))
         e_high = (h_high - self.y_high).norm(dim=(1, 2)) / self.y_high.norm(dim=(1, 2))
-        return e_low.double(), e_high.double()
+        return e_low.double().cpu(), e_high.double().cpu()
