@@ -118,6 +118,19 @@ def key(eps: float) -> str:
     return f"{eps * 255:.0f}"
 
 
+def within(m: Measure, bound: float) -> str:
+    """``-bound < m < bound`` judged as one comparison.
+
+    Agrees when the whole interval lies inside, disagrees when it lies wholly outside on either
+    side, inconclusive otherwise. (Two one-sided comparisons would call an interval wholly above
+    ``+bound`` "partly", since it is also above ``-bound``.)
+    """
+    upper, lower = m.judge("<", bound), m.judge(">", -bound)
+    if "disagrees" in (upper, lower):
+        return "disagrees"
+    return "agrees" if upper == lower == "agrees" else "inconclusive"
+
+
 def measures(res: dict[str, Any]) -> dict[str, dict[str, dict[str, Measure]]]:
     """Robust accuracy per slot, eps and band, with its Wilson interval, from the stored counts."""
     return {
@@ -158,10 +171,7 @@ def rows(res: dict[str, Any], cfg: Config, models: dict[str, str]) -> list[Row]:
             f"{models['adversarial']}; {models['natural']}",
             n,
             f"eps {e16}/255, low-band PGD robust accuracy: natural {nat16}, PGD-AT {adv16}; PGD-AT - natural {gap16}",
-            combine(
-                [gap16.judge("<", 0.10), gap16.judge(">", -0.10)],
-                f"{e16}/255 low band: -10 pts < PGD-AT - natural accuracy < +10 pts",
-            ),
+            combine([within(gap16, 0.10)], f"{e16}/255 low band: -10 pts < PGD-AT - natural accuracy < +10 pts"),
         ),
         Row(
             "Keeping the *low* frequencies is what matters, not the band size: a random band of the same size "

@@ -163,6 +163,12 @@ def test_sharma_rows_judge_differences_with_newcombe_intervals(sharma) -> None:
     assert sharma.rows(res, cfg, {"natural": "n", "adversarial": "a"})[3].verdict.startswith("partly")
 
 
+def test_within_is_one_two_sided_comparison(sharma) -> None:
+    inside, above, below = (sharma.Measure(v, v - 0.02, v + 0.02, 100, "diff") for v in (0.0, 0.2, -0.2))
+    assert [sharma.within(m, 0.10) for m in (inside, above, below)] == ["agrees", "disagrees", "disagrees"]
+    assert sharma.within(sharma.Measure(0.1, 0.05, 0.15, 100, "diff"), 0.10) == "inconclusive"
+
+
 def test_sharma_measures_carry_wilson_intervals_from_counts(sharma) -> None:
     m = sharma.measures({"natural": {"8": counts({"all": 0, "low": 50}, n=100)}})["natural"]["8"]
     assert m["all"].value == 0.0 and m["all"].high > 0.0
