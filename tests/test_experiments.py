@@ -184,11 +184,11 @@ def test_wang_hfc_training_curves_are_repeatable() -> None:
 
 
 def test_guo_simba(checkpoint: str, tmp_path: Path) -> None:
-    smoke("guo_simba", tmp_path, natural=checkpoint, fastat=checkpoint, images=2, max_queries=8, imagenet_images=0)
+    smoke("guo_simba", tmp_path, natural=checkpoint, adversarial=checkpoint, images=2, max_queries=8, imagenet_images=0)
 
 
 def test_sharma_band_pgd(checkpoint: str, tmp_path: Path) -> None:
-    smoke("sharma_band_pgd", tmp_path, natural=checkpoint, fastat=checkpoint, images=3, steps=1)
+    smoke("sharma_band_pgd", tmp_path, natural=checkpoint, adversarial=checkpoint, images=3, steps=1)
 
 
 # --------------------------------------------------------------------------- glue helpers
