@@ -112,21 +112,6 @@ FULL = {
 }
 
 
-def load(spec: str, device: torch.device) -> nn.Module:
-    """A model from ``spec``; the public ``resnetNN-*.th`` checkpoints (no bandlimit metadata) too.
-
-    ``_common.load_model`` needs the architecture in the checkpoint's metadata, which the
-    public ResNet-20 file of ``../shared/weights`` (the default natural slot) does not carry.
-    """
-    path = Path(spec)
-    if path.suffix == ".th" and path.is_file():
-        from bandlimit.models import create_model, load_checkpoint
-
-        model = load_checkpoint(path, create_model(path.name.split("-")[0]))
-        return model.to(device).eval()
-    return load_model(spec, device)
-
-
 def cifar_attacks(cfg: Config, *, extra: bool) -> dict[str, SimBA]:
     """Pixel SimBA and SimBA-DCT low frequencies first; with ``extra`` the official CIFAR order too."""
     out = {
@@ -426,7 +411,7 @@ def main(cfg: Config) -> dict[str, Any]:
     """Run SimBA / SimBA-DCT on CIFAR-10 and ImageNet; write results.json and SUMMARY.md."""
     job = Run(NAME, cfg)
     device, timer = job.device, job.timer
-    nets = {slot: load(getattr(cfg, slot), device) for slot in SLOTS}
+    nets = {slot: load_model(getattr(cfg, slot), device) for slot in SLOTS}
     # About 57 % of the test images are right for both models: four times the wanted number is plenty.
     x_all, y_all, source = cifar_test(4 * cfg.images, device, cfg.data)
     x, y = both_correct(list(nets.values()), x_all, y_all, cfg.images)

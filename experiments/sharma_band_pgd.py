@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from _common import DEFAULT_SLOTS, SLOT_LABELS, Run, RunConfig, cifar_test, load_model, run_main, trained_on
 from _verdicts import Measure, Row, combine, diff, rate
-from torch import Tensor, nn
+from torch import Tensor
 
 from attacks import PGD
 from bandlimit.evaluation import evaluate
@@ -73,21 +72,6 @@ class Config(RunConfig):
 
 
 FULL = {"images": 1000, "steps": 50, "batch_size": 1000}
-
-
-def load(spec: str, device: torch.device) -> nn.Module:
-    """A model from ``spec``; the public ``resnetNN-*.th`` checkpoints (no bandlimit metadata) too.
-
-    ``_common.load_model`` needs the architecture in the checkpoint's metadata, which the
-    public ResNet-20 file of ``../shared/weights`` (the default natural slot) does not carry.
-    """
-    path = Path(spec)
-    if path.suffix == ".th" and path.is_file():
-        from bandlimit.models import create_model, load_checkpoint
-
-        model = load_checkpoint(path, create_model(path.name.split("-")[0]))
-        return model.to(device).eval()
-    return load_model(spec, device)
 
 
 def random_band(h: int, w: int, size: int, seed: int) -> Tensor:
@@ -209,7 +193,7 @@ def main(cfg: Config) -> dict[str, Any]:
     clean: dict[str, Measure] = {}
     with timer("attacks"):
         for slot in SLOTS:
-            model = load(getattr(cfg, slot), device)
+            model = load_model(getattr(cfg, slot), device)
             res[slot] = {}
             for eps in cfg.eps:
                 attacks = band_attacks(eps, h, w, cfg)

@@ -110,15 +110,6 @@ class Config(RunConfig):
 FULL = {"epochs": 30, "smooth_images": 1028, "eps": (2 / 255, 8 / 255), "pgd_steps": 20}
 
 
-def load_slot(spec: str, device: torch.device) -> nn.Module:
-    """:func:`_common.load_model`, plus the public ``resnet20-*.th`` weights (no bandlimit metadata)."""
-    path = Path(spec)
-    if path.suffix == ".th" and path.is_file():
-        # The public pytorch_resnet_cifar10 checkpoints do not name their architecture; the file name does.
-        return load_checkpoint(path, create_model(path.name.split("-")[0])).to(device).eval()
-    return load_model(spec, device)
-
-
 def chance(y: Tensor) -> float:
     """Accuracy of always guessing the most frequent class of ``y`` (a model blind to its input)."""
     return float(torch.bincount(y.cpu()).max()) / len(y)
@@ -502,7 +493,7 @@ def main(cfg: Config) -> dict[str, Any]:
     """Run the three parts; write results.json, the figures and SUMMARY.md."""
     run = Run(NAME, cfg)
     device, timer = run.device, run.timer
-    models = {slot: load_slot(getattr(cfg, slot), device) for slot in SLOTS}
+    models = {slot: load_model(getattr(cfg, slot), device) for slot in SLOTS}
     x, y, source = cifar_test(max(cfg.split_images, cfg.smooth_images, cfg.track_images), device, cfg.data)
     res: dict[str, Any] = {}
     with timer("split"):
