@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import Run, RunConfig, plot_step_heatmaps, run_main
+from _common import Run, RunConfig, run_main
+from _plots import plot_step_heatmaps
 from _verdicts import Measure, Row, combine, mean_of, rate
 from torch import nn
 

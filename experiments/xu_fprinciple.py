@@ -49,7 +49,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _common import CIFAR_TRAIN_NPZ, Run, RunConfig, plot_step_heatmaps, run_main
+from _common import CIFAR_TRAIN_NPZ, Run, RunConfig, run_main
+from _plots import plot_step_heatmaps
 from _verdicts import Measure, Row, combine, mean_of, rate
 
 from bandlimit.analysis import (
