@@ -54,10 +54,12 @@ RULE = (
     "claim is a set of comparisons of a measured quantity with a bound (the paper's number, or 0 "
     "for a difference between two models). A comparison **agrees** when the whole interval lies "
     "on the claimed side of the bound, **disagrees** when the whole interval lies on the other "
-    "side, and is **inconclusive** otherwise (`bandlimit.stats.judge`). A row **agrees** when "
-    "every comparison agrees and **disagrees** when every comparison disagrees; **partly** when "
-    "some agree and some disagree; **inconclusive** when none disagrees but some are "
-    "inconclusive (or none agrees but some are inconclusive). **not comparable**: our setting "
+    "side, and is **inconclusive** otherwise (`bandlimit.stats.judge`). A row's claim holds for "
+    "each of its comparisons (every model, every band), so the row **agrees** only when every "
+    "comparison agrees, and **disagrees** when at least one comparison disagrees and none agrees "
+    "(one clear counter-example refutes a claim about all of them); **partly** when some agree "
+    "and some disagree; **inconclusive** otherwise (some agree, the rest are inconclusive; or "
+    "all are inconclusive). **not comparable**: our setting "
     "differs from the paper's in a way that decides the number (another model, another "
     "budget), so no verdict is drawn. **not tested**: the run is too small to reach the claimed "
     "regime. Sources: *paper* (its abstract, a figure or a table we could check), *official "
@@ -137,8 +139,10 @@ def mean_of(values: Sequence[float], *, seed: int = 0) -> Measure:
 def combine(parts: Sequence[str], rule: str) -> str:
     """The row verdict from its comparisons' verdicts (``judge`` words), then the rule in brackets.
 
-    All agree: agrees; all disagree: disagrees; some agree and some disagree: partly; otherwise
-    (some inconclusive): inconclusive. See :data:`RULE`.
+    All agree: agrees. Some disagree and none agrees: disagrees (the claim is about every part,
+    so one clear counter-example refutes it). Some agree and some disagree: partly. Otherwise
+    (some agree and the rest are inconclusive, or all are inconclusive): inconclusive. See
+    :data:`RULE`.
     """
     if not parts:
         raise ValueError("combine: expected at least one comparison")
@@ -148,7 +152,7 @@ def combine(parts: Sequence[str], rule: str) -> str:
     agree, disagree = parts.count("agrees"), parts.count("disagrees")
     if agree == len(parts):
         word = "agrees"
-    elif disagree == len(parts):
+    elif disagree and not agree:
         word = "disagrees"
     elif agree and disagree:
         word = "partly"
