@@ -56,7 +56,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -129,19 +128,6 @@ FULL = {
     "checks": True,
     "batch_size": 128,  # official PGD-EOT: 128 x 91 images per forward with their graphs
 }
-
-
-def base_model(spec: str, device: torch.device) -> nn.Module:
-    """The base classifier; the public ``resnet20-*.th`` weights carry no metadata, so name their architecture.
-
-    ``_common.load_model`` refuses that file (its checkpoint has no bandlimit metadata).
-    """
-    path = Path(spec)
-    if path.is_file() and path.name.startswith("resnet20-") and path.suffix == ".th":
-        from bandlimit.models import create_model, load_checkpoint
-
-        return load_checkpoint(path, create_model("resnet20")).to(device).eval()
-    return load_model(spec, device)
 
 
 def variants(model: nn.Module, cfg: Config) -> dict[str, PostAveraging]:
@@ -470,7 +456,7 @@ def main(cfg: Config) -> dict[str, Any]:
     """Make the transfer sets, attack both variants on the same images; write results.json, figure, SUMMARY.md."""
     run = Run(NAME, cfg)
     out, timer = run.out, run.timer
-    model = base_model(cfg.natural, run.device)
+    model = load_model(cfg.natural, run.device)
     x, y, source = cifar_test(cfg.images, run.device, cfg.data)
     models: dict[str, nn.Module] = {"undefended": model, **variants(model, cfg)}
     res: dict[str, Any] = {"hits": {}, "forwards_per_image": {}, "eot_passes": {}, "findings": {}}
