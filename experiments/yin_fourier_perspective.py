@@ -31,8 +31,8 @@ ones (fog, contrast) (the abstract). Absolute numbers (WRN-28-10) are not expect
 Data: the 1,028 lossless CIFAR-10 test images of ``../shared`` when present, else the shipped
 600-image ``cifar10-sample`` (the JSON says which). Defaults (CPU scale): 48 images per
 heat-map cell (x 1,024 cells x 3 models), 500 filtered images x 11 bandwidths, 200 PGD images,
-500 corrupted images; 343 s measured at one thread on a 2-core AMD EPYC shared with other jobs
-(load average about 4). ``--full``: 1,000 heat-map images (1.5 M ResNet-20 forwards
+500 corrupted images; 150 s measured at one thread on an otherwise idle 2-core AMD EPYC (343 s
+when it was shared with other jobs, load average about 4). ``--full``: 1,000 heat-map images (1.5 M ResNet-20 forwards
 in 3,000 per-image heat-map calls), every test image for filtering (all 17 bandwidths) and
 corruptions, and up to 1,000 PGD images (capped by the images both models classify correctly: at
 most the 614 that PGD-AT does); estimated at a few minutes on one H100/H200 (not measured: this run had no GPU).
@@ -282,7 +282,7 @@ def figures(res: dict[str, Any], out: Path, cfg: Config) -> dict[str, str]:
         plot_accuracy_vs_bandwidth(
             {label(s, s): ([size - b if outer else b for b in r["bandwidths"]], r[key]) for s, r in filt.items()},
             out / file,
-            title=f"{kind} filtered test images ({filt['natural']['n']})",
+            title=f"{kind} filtered test images ({filt['natural']['n']} images)",
             xlabel=xlabel,
         )
     spec = {label(s, s): res["pgd_spectra"][s] for s in ("natural", "adversarial")}

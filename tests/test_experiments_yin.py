@@ -78,3 +78,11 @@ def test_corruption_verdict_follows_the_intervals() -> None:
     per["fog"]["change"] = {"gaussian": change(0.0, -0.1, 0.1), "adversarial": loss}
     assert module.corruption_row(corr, cfg, models).verdict.startswith("partly")
 
+
+def test_imagenet_spread_and_rings() -> None:
+    module = load_script("yin_imagenet")
+    assert module.spread(1000, 4).tolist() == [0, 333, 666, 999]
+    assert module.spread(32, 200).tolist() == list(range(32))
+    rings = module.ring_masks(224, 63)
+    assert int(rings["low"].sum()) == 81  # Chebyshev radius <= 4: 9 x 9
+    assert int(rings["outer"].sum()) == 63**2 - 45**2  # radius 23..31
