@@ -108,7 +108,13 @@ def test_yin_fourier_perspective(checkpoint: str, tmp_path: Path) -> None:
 def test_yin_imagenet(tmp_path: Path) -> None:
     from bandlimit.models.imagenet import WEIGHTS_AVAILABLE, _lite_status
 
-    settings = {"heatmap_images": 1, "cell_stride": 31, "filter_images": 1, "bandwidths": (8.0, 32.0)}
+    settings = {
+        "imagenet": "sample",
+        "heatmap_images": 2,
+        "cell_stride": 31,
+        "filter_images": 2,
+        "bandwidths": (8.0, 32.0),
+    }
     if _lite_status() == WEIGHTS_AVAILABLE:
         smoke("yin_imagenet", tmp_path, **settings)
         return
