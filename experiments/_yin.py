@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
-from _common import load_model
 from _verdicts import Measure, mean_of
 from torch import Tensor, nn
 
@@ -63,17 +61,6 @@ def image_heatmaps(
         maps.append(res.error)
         clean.append(res.clean_accuracy)
     return torch.stack(maps), torch.tensor(clean, dtype=torch.float64)
-
-
-def load_slot(spec: str, device: torch.device) -> nn.Module:
-    """:func:`load_model`, plus the public ``.th`` ResNets, whose files name no architecture."""
-    path = Path(spec)
-    if path.suffix == ".th" and path.is_file():
-        from bandlimit.models import create_model, load_checkpoint
-
-        arch = path.name.split("-")[0]  # resnet20-12fca82f.th -> resnet20
-        return load_checkpoint(path, create_model(arch)).to(device).eval()
-    return load_model(spec, device)
 
 
 @torch.no_grad()

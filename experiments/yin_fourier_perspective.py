@@ -54,9 +54,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from _common import DEFAULT_SLOTS, SLOT_LABELS, Run, RunConfig, accuracy, cifar_test, run_main, trained_on
+from _common import DEFAULT_SLOTS, SLOT_LABELS, Run, RunConfig, accuracy, cifar_test, load_model, run_main, trained_on
 from _verdicts import Row, combine, diff, rate, rate_of
-from _yin import boot, chebyshev_radius, correct_mask, image_heatmaps, load_slot, measure, paired, ring_means
+from _yin import boot, chebyshev_radius, correct_mask, image_heatmaps, measure, paired, ring_means
 from scipy.stats import spearmanr
 from torch import Tensor, nn
 
@@ -471,7 +471,7 @@ def main(cfg: Config) -> dict[str, Any]:
     """Run the four experiments; write results.json, the figures and SUMMARY.md."""
     run = Run(NAME, cfg)
     timer = run.timer
-    models = {slot: load_slot(getattr(cfg, slot), run.device) for slot in SLOTS}
+    models = {slot: load_model(getattr(cfg, slot), run.device) for slot in SLOTS}
     n_max = max(cfg.heatmap_images, cfg.filter_images, cfg.spectrum_images, cfg.corruption_images)
     x, y, source = cifar_test(n_max, run.device, cfg.data)
     res: dict[str, Any] = {}
