@@ -34,17 +34,18 @@ REPO = HERE.parent
 LOG = logging.getLogger("run_all")
 
 #: The scripts in running order, with the expected seconds of their ``--full`` run on one
-#: H100/H200 (estimates from their CPU costs; each script's docstring says how) and of the
-#: default CPU-scale run on 2 CPU cores (measured; the SUMMARY.md files have the exact times).
+#: H100/H200 (estimates from their CPU costs, as each script's docstring explains: no GPU was
+#: lent yet) and of the default CPU-scale run (1.5x the times measured by this runner on a quiet
+#: 2-core machine on 2026-11-30; each SUMMARY.md has its exact time).
 SCRIPTS: dict[str, dict[str, float]] = {
-    "sharma_band_pgd": {"full": 120, "cpu": 120},
-    "xu_fprinciple": {"full": 420, "cpu": 420},
-    "rahaman_spectral_bias": {"full": 420, "cpu": 420},
-    "guo_simba": {"full": 480, "cpu": 480},
-    "lin_post_averaging": {"full": 480, "cpu": 480},
-    "wang_hfc": {"full": 300, "cpu": 300},
-    "yin_fourier_perspective": {"full": 420, "cpu": 300},
-    "yin_imagenet": {"full": 420, "cpu": 300},
+    "sharma_band_pgd": {"full": 60, "cpu": 130},
+    "xu_fprinciple": {"full": 300, "cpu": 220},
+    "rahaman_spectral_bias": {"full": 300, "cpu": 290},
+    "guo_simba": {"full": 420, "cpu": 120},
+    "lin_post_averaging": {"full": 360, "cpu": 160},
+    "wang_hfc": {"full": 540, "cpu": 250},
+    "yin_fourier_perspective": {"full": 300, "cpu": 130},
+    "yin_imagenet": {"full": 480, "cpu": 140},
 }
 
 
