@@ -83,6 +83,8 @@ def test_gather_results_includes_rule_models_and_paper_scale(tmp_path: Path, mon
     (root / "results" / "sharma_band_pgd").mkdir(parents=True)
     (root / "results_full" / "sharma_band_pgd").mkdir(parents=True)
     (root / "results" / "sharma_band_pgd" / "SUMMARY.md").write_text("# S\n\nCPU body ![fig](a.png)\n")
+    table = [{"verdict": "agrees (r)"}, {"verdict": "agrees (r)"}, {"verdict": "not comparable (why)"}]
+    (root / "results" / "sharma_band_pgd" / "results.json").write_text(json.dumps({"table": table}))
     (root / "results_full" / "sharma_band_pgd" / "SUMMARY.md").write_text("# S\n\nGPU body ![fig](a.png)\n")
     monkeypatch.setattr(gather, "ROOT", root)
     assert gather.main() == 0
@@ -91,4 +93,5 @@ def test_gather_results_includes_rule_models_and_paper_scale(tmp_path: Path, mon
     assert "resnet20-pgdat-lossless (fine-tuned from the public ResNet-20 on the 4,660 lossless" in text
     assert "CPU body ![fig](results/sharma_band_pgd/a.png)" in text
     assert "### Paper scale (`--full`)" in text and "![fig](results_full/sharma_band_pgd/a.png)" in text
+    assert "| 5. Sharma et al. 2019 — band-limited PGD | 2 | 0 | 0 | 0 | 1 | 0 |" in text
     assert "Not run yet in this repository. Run: `python experiments/wang_hfc.py`" in text

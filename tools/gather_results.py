@@ -12,6 +12,7 @@ Experiments not run yet are listed as such, with the command that runs them.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "experiments"
 sys.path.insert(0, str(ROOT))
 from _common import DEFAULT_SLOTS, IMAGENET_MODELS, SLOT_LABELS, trained_on  # noqa: E402
-from _verdicts import RULE  # noqa: E402
+from _verdicts import RULE, VERDICT_WORDS  # noqa: E402
 
 #: Section order (issue 6): script name -> title.
 SECTIONS = {
@@ -46,6 +47,19 @@ def _models() -> str:
     lines = ["| slot | model (training data) |", "|---|---|"]
     lines += [f"| {SLOT_LABELS[slot]} | {trained_on(spec)} |" for slot, spec in DEFAULT_SLOTS.items()]
     lines += [f"| ImageNet | {trained_on(spec)} |" for spec in IMAGENET_MODELS]
+    return "\n".join(lines) + "\n"
+
+
+def _overview() -> str:
+    """How many rows of each section got each verdict (read from the scripts' results.json)."""
+    lines = ["| section | " + " | ".join(VERDICT_WORDS) + " |", "|---|" + "---|" * len(VERDICT_WORDS)]
+    for name, title in SECTIONS.items():
+        record = ROOT / "results" / name / "results.json"
+        if not record.is_file():
+            continue
+        rows = json.loads(record.read_text(encoding="utf-8")).get("table", [])
+        words = [str(row.get("verdict", "")).split(" (")[0] for row in rows]
+        lines.append(f"| {title} | " + " | ".join(str(words.count(w)) for w in VERDICT_WORDS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +93,8 @@ def main() -> int:
         "only as JPEG, so the Gaussian and adversarially trained models are fine-tuned on the "
         "4,660 lossless training images. Each row's model column names the model and its data.\n",
         _models(),
+        "**Verdicts at CPU scale**, rows per section (each section has the rows themselves):\n",
+        _overview(),
     ]
     for name, title in SECTIONS.items():
         summary = ROOT / "results" / name / "SUMMARY.md"
