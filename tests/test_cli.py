@@ -488,3 +488,23 @@ def test_demo_explains_its_deliberate_plain_pgd_instead_of_generic_advice() -> N
         alone
         == "m: [warning] EOT was NOT applied to pgd/linf/0.0313725. What to do: Re-run with eot='auto' from Python."
     )
+
+
+def test_heat_map_panel_is_drawn_in_a_terminal_only() -> None:
+    """Coloured blocks in a log file are a solid rectangle: the demo and the commands print a line instead."""
+    import io
+
+    from rich.console import Console
+
+    from bandlimit.cli._output import print_panel
+    from bandlimit.reports import heatmap_panel
+
+    panel = heatmap_panel(torch.rand(8, 8), title="map")
+    for terminal, drawn in ((True, True), (False, False)):
+        buffer = io.StringIO()
+        print_panel(Console(file=buffer, force_terminal=terminal, width=80), panel)
+        assert ("██" in buffer.getvalue()) is drawn
+        assert ("drawn in a terminal only" in buffer.getvalue()) is not drawn
+    # The demo goes through the same function (it printed the blocks into logs before).
+    demo = (Path(__file__).resolve().parents[1] / "bandlimit" / "cli" / "demo" / "__init__.py").read_text()
+    assert "print_panel(console, heatmap_panel(" in demo

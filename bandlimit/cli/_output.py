@@ -60,6 +60,17 @@ class Section:
     panel: Any = None
 
 
+def print_panel(console: Any, panel: Any) -> None:
+    """Print a coloured-block panel (a heat map) in a terminal; in a log, one line saying where it is.
+
+    Without colour the blocks are a solid rectangle of characters that says nothing.
+    """
+    if console.is_terminal:
+        console.print(panel)
+    else:
+        console.print("(the coloured panel is drawn in a terminal only; see the figures and report.html)")
+
+
 def show(sections: Sequence[Section]) -> None:
     """Print sections to the terminal (tables, notes, warnings, panels)."""
     from bandlimit.cli import console
@@ -70,10 +81,7 @@ def show(sections: Sequence[Section]) -> None:
         for title, rows, columns, percent in s.tables:
             console.print(results_table(rows, title=title, columns=columns, percent=percent))
         if s.panel is not None:
-            if console.is_terminal:
-                console.print(s.panel)
-            else:  # coloured blocks: a solid block of characters in a log file
-                console.print("(the coloured panel is drawn in a terminal only; see the figures and report.html)")
+            print_panel(console, s.panel)
         for text in s.warnings:
             console.print(f"[bold yellow]{text}[/]")
         for text in s.notes:

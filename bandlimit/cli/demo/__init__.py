@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bandlimit._progress import progress_bar
     from bandlimit.cli import console
+    from bandlimit.cli._output import print_panel
     from bandlimit.cli._runs import RunFolder
     from bandlimit.cli._settings import check_minimum
     from bandlimit.cli.demo.folder import COLUMN_NOTES, PERCENT_COLUMNS, ROW_COLUMNS, finding_text, write_demo_folder
@@ -106,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]check[/] {escape(finding_text(name, finding))}")
     for verdict in result.verdicts:
         console.print(f"[bold]→[/] {verdict}")
-    console.print(heatmap_panel(result.heatmaps["natural"].error, title="Fourier heat map: natural model"))
+    print_panel(console, heatmap_panel(result.heatmaps["natural"].error, title="Fourier heat map: natural model"))
     console.print(f"results: {out / 'results.json'}\nreport:  {out / 'report.html'}  ({result.time_s:.0f} s)")
     return 0
